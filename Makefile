@@ -1,0 +1,56 @@
+# hakmem — build, test, install.
+#   make            build build/libhakmem.so and build/libhakmem.a
+#   make test       build and run the test suite (what .ci/run calls)
+#   make bench      run the benchmark matrix (see docs/BENCHMARKS.md)
+#   make install PREFIX=/usr/local
+
+CC      ?= cc
+CXX     ?= c++
+PREFIX  ?= /usr/local
+BUILD   ?= build
+
+WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wundef -Wshadow
+# -fno-builtin-*: the compiler must not turn malloc+memset into a calloc call
+# (or similar) inside the allocator itself, which would recurse.
+LIBFLAGS := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+            -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc -fno-builtin-free \
+            -fno-plt -D_GNU_SOURCE $(WARN) -Iinclude -Isrc $(EXTRA_CFLAGS)
+
+LIB_SRCS := $(wildcard src/*.c)
+LIB_HDRS := $(wildcard src/*.h) include/hakmem.h
+LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+
+.PHONY: all lib test bench install clean
+all: lib
+lib: $(BUILD)/libhakmem.so $(BUILD)/libhakmem.a
+
+$(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(LIBFLAGS) -c $< -o $@
+
+# operator new may call a C++ new_handler that throws: its frames need unwind tables.
+$(BUILD)/obj/override.o: LIBFLAGS += -fexceptions
+
+$(BUILD)/libhakmem.so: $(LIB_OBJS)
+	$(CC) -shared -o $@ $^ -Wl,-soname,libhakmem.so -Wl,-z,now -lpthread
+
+$(BUILD)/libhakmem.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+hakmem.pc: hakmem.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define HAKMEM_VERSION_\(MAJOR\|MINOR\|PATCH\) //p' include/hakmem.h | paste -sd.)|g' $< > $@
+
+install: lib hakmem.pc
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/libhakmem.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(BUILD)/libhakmem.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/hakmem.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 hakmem.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed 's|^HAKMEM_LIB_DEFAULT=.*|HAKMEM_LIB_DEFAULT=$(PREFIX)/lib/libhakmem.so|' hakmem > $(DESTDIR)$(PREFIX)/bin/hakmem
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/hakmem
+
+clean:
+	rm -rf $(BUILD) hakmem.pc
+
+-include tests/tests.mk
+-include bench/bench.mk

@@ -1,0 +1,126 @@
+/* heap.c — one heap per thread: creation on a thread's first allocation,
+ * release at thread exit, and the pool of heap records.
+ *
+ * The thread-local pointer hak_heap_tls starts out at hak_heap_empty, whose
+ * page queues are all the static empty page: the first malloc of a thread
+ * therefore takes the slow path, which creates the thread's heap. A thread
+ * that never allocates never gets a heap; its frees are remote frees.
+ *
+ * Heap records are never unmapped, only recycled: a remote thread may still
+ * set xpages_pending on a record whose thread has gone, harmlessly. */
+#include <errno.h>
+
+#include "internal.h"
+
+hak_tls hak_heap_t *hak_heap_tls = &hak_heap_empty;
+/* Set once this thread's heap was released at exit: a later allocation
+ * (from another TLS destructor) makes a new heap, released again if glibc
+ * runs the key destructors once more. */
+static hak_tls bool heap_thread_exited;
+
+hak_page_t hak_page_empty;
+hak_heap_t hak_heap_empty = {
+  .pages_direct = { [0 ... HAK_CLASS_COUNT - 1] = &hak_page_empty },
+};
+
+static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+static hak_heap_t *heap_pool;       /* released records */
+static uint8_t *heap_chunk;         /* records are carved from OS chunks */
+static size_t heap_chunk_left;
+static pthread_key_t heap_key;
+static bool heap_key_ok;
+
+#define HEAP_CHUNK_SIZE ((size_t)1 << 20)
+
+void hak_heap_key_create(void) {
+  heap_key_ok = pthread_key_create(&heap_key, hak_heap_thread_done) == 0;
+}
+
+static hak_heap_t *heap_record_alloc(void) {
+  hak_lock(&heap_lock);
+  hak_heap_t *heap = heap_pool;
+  if (heap != NULL) {
+    heap_pool = heap->pool_next;
+  } else {
+    size_t sz = hak_align_up(sizeof(hak_heap_t), 64);
+    if (heap_chunk_left < sz) {
+      heap_chunk = hak_os_alloc_aligned(HEAP_CHUNK_SIZE, HAK_OS_PAGE_SIZE);
+      heap_chunk_left = heap_chunk ? HEAP_CHUNK_SIZE : 0;
+    }
+    if (heap_chunk_left >= sz) {
+      heap = (hak_heap_t *)heap_chunk;
+      heap_chunk += sz;
+      heap_chunk_left -= sz;
+    }
+  }
+  pthread_mutex_unlock(&heap_lock);
+  return heap;
+}
+
+hak_heap_t *hak_heap_init_thread(void) {
+  if (hak_unlikely(atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2)) hak_init();
+  if (hak_heap_tls != &hak_heap_empty) return hak_heap_tls; /* made by a recursive call */
+  hak_heap_t *heap = heap_record_alloc();
+  if (heap == NULL) return NULL;
+  memset(heap, 0, sizeof(*heap));
+  for (size_t c = 0; c < HAK_CLASS_COUNT; c++) heap->pages_direct[c] = &hak_page_empty;
+  heap->live = true;
+  hak_heap_tls = heap;
+  hak_stat_add(heaps_created, 1);
+  hak_stat_add(heaps_live, 1);
+  /* keys below PTHREAD_KEY_2NDLEVEL_SIZE need no allocation; if glibc did
+   * allocate here, the heap is already installed and serves it. */
+  if (heap_key_ok) pthread_setspecific(heap_key, heap);
+  (void)heap_thread_exited;
+  return heap;
+}
+
+/* Give every empty page back; used pages stay in their segments. */
+static void heap_free_empty_pages(hak_heap_t *heap) {
+  for (size_t q = 0; q <= HAK_CLASS_COUNT; q++) {
+    hak_page_t *page = heap->queues[q].first;
+    while (page != NULL) {
+      hak_page_t *next = page->next;
+      hak_page_collect(page);
+      if (page->used == 0) {
+        hak_queue_remove(heap, q, page);
+        hak_segment_page_free(heap, page);
+      }
+      page = next;
+    }
+  }
+}
+
+/* pthread key destructor: the thread is exiting. */
+void hak_heap_thread_done(void *arg) {
+  hak_heap_t *heap = arg;
+  if (heap == NULL || heap == &hak_heap_empty || !heap->live) return;
+  hak_heap_tls = &hak_heap_empty;
+  heap_thread_exited = true;
+  atomic_store(&heap->xpages_pending, 0);
+  for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) hak_segment_process_xpages(heap, seg);
+  heap_free_empty_pages(heap);
+  hak_segment_abandon_all(heap);
+  hak_stats_merge_heap(&heap->stats);
+  heap->live = false;
+  hak_stat_sub(heaps_live, 1);
+  hak_lock(&heap_lock);
+  heap->pool_next = heap_pool;
+  heap_pool = heap;
+  pthread_mutex_unlock(&heap_lock);
+}
+
+/* hak_collect for the calling thread: free empty pages, purge free memory. */
+void hak_heap_collect(hak_heap_t *heap) {
+  if (heap == &hak_heap_empty) return;
+  for (hak_segment_t *seg = heap->segments, *next; seg != NULL; seg = next) {
+    next = seg->next;
+    hak_segment_process_xpages(heap, seg);
+  }
+  heap_free_empty_pages(heap);
+  hak_segment_purge(heap, true);
+}
+
+void hak_heap_atfork_prepare(void) { hak_lock(&heap_lock); }
+void hak_heap_atfork_parent(void) { pthread_mutex_unlock(&heap_lock); }
+void hak_heap_atfork_child(void) { pthread_mutex_init(&heap_lock, NULL); }

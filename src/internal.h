@@ -1,0 +1,237 @@
+/* hakmem internal interface: the functions files call across each other,
+ * grouped by the file that defines them, then small inline helpers. */
+#ifndef HAK_INTERNAL_H
+#define HAK_INTERNAL_H
+
+#include <pthread.h>
+#include <string.h>
+
+#include "types.h"
+
+#define hak_likely(x) __builtin_expect(!!(x), 1)
+#define hak_unlikely(x) __builtin_expect(!!(x), 0)
+#define hak_noinline __attribute__((noinline))
+#define hak_internal __attribute__((visibility("hidden")))
+#define hak_tls __thread __attribute__((tls_model("initial-exec")))
+
+#if HAK_DEBUG > 0
+#define hak_assert(c) ((c) ? (void)0 : hak_assert_fail(#c, __FILE__, __LINE__))
+#else
+#define hak_assert(c) ((void)0)
+#endif
+
+/* ---- options.c ---------------------------------------------------------- */
+typedef enum hak_invalid_mode_e { HAK_INVALID_ABORT, HAK_INVALID_WARN, HAK_INVALID_IGNORE } hak_invalid_mode_t;
+typedef struct hak_options_s {
+  const char *profile;       /* "speed", "balanced", "lean" */
+  long purge_delay_ms;       /* free pages are purged after this long; 0 = at once, <0 = never */
+  size_t segment_cache;      /* empty segments kept for reuse (process-wide) */
+  size_t large_cache_bytes;  /* freed large mappings kept for reuse */
+  bool no_thp;               /* madvise(MADV_NOHUGEPAGE) on segments */
+  hak_invalid_mode_t invalid;
+  bool stats;                /* print stats to stderr at exit */
+  char stats_file[256];      /* append stats to this file at exit */
+  bool verbose;
+} hak_options_t;
+extern hak_options_t hak_options hak_internal;
+void hak_options_init(void) hak_internal;
+
+/* ---- stats.c ------------------------------------------------------------ */
+/* Process-wide counters, updated with relaxed atomics on rare paths only. */
+#define HAK_STAT_FIELDS(X)                                                            \
+  X(os_mmap) X(os_munmap) X(os_madvise) X(os_mremap) X(mapped_bytes) X(mapped_peak)  \
+  X(purged_bytes) X(segments) X(segments_peak) X(segments_abandoned)                 \
+  X(segments_reclaimed) X(pages_fresh) X(blocks_carved) X(malloc_generic)            \
+  X(large_allocs) X(large_cache_hits) X(heaps_created) X(heaps_live) X(invalid_frees)
+typedef struct hak_stats_atomic_s {
+#define HAK_STAT_DECL(name) _Atomic(uint64_t) name;
+  HAK_STAT_FIELDS(HAK_STAT_DECL)
+#undef HAK_STAT_DECL
+} hak_stats_atomic_t;
+extern hak_stats_atomic_t hak_stats hak_internal;
+#define hak_stat_add(field, n) atomic_fetch_add_explicit(&hak_stats.field, (uint64_t)(n), memory_order_relaxed)
+#define hak_stat_sub(field, n) atomic_fetch_sub_explicit(&hak_stats.field, (uint64_t)(n), memory_order_relaxed)
+void hak_stat_add_peak(_Atomic(uint64_t) *cur, _Atomic(uint64_t) *peak, uint64_t n) hak_internal;
+void hak_stats_merge_heap(hak_heap_stats_t *s) hak_internal;
+void hak_stats_at_exit(void) hak_internal;
+
+/* ---- os.c: the only file that calls the OS for memory -------------------- */
+void hak_os_init(uintptr_t secret) hak_internal;
+void *hak_os_alloc_aligned(size_t size, size_t alignment) hak_internal;
+void hak_os_free(void *p, size_t size) hak_internal;
+void hak_os_purge(void *p, size_t size) hak_internal;
+void hak_os_no_thp(void *p, size_t size) hak_internal;
+bool hak_os_resize_in_place(void *p, size_t old_size, size_t new_size) hak_internal;
+void *hak_os_move_aligned(void *p, size_t old_size, size_t new_size, size_t alignment) hak_internal;
+uint64_t hak_clock_ms(void) hak_internal;
+void hak_write_stderr(const char *s) hak_internal;
+char *hak_fmt_hex(char *buf, uintptr_t v) hak_internal; /* returns end */
+char *hak_fmt_u64(char *buf, uint64_t v) hak_internal;
+_Noreturn void hak_fatal(const char *msg) hak_internal;
+_Noreturn void hak_assert_fail(const char *expr, const char *file, int line) hak_internal;
+
+/* ---- init.c ------------------------------------------------------------- */
+extern _Atomic(int) hak_init_state hak_internal; /* 0 none, 1 running, 2 done */
+extern uintptr_t hak_secret hak_internal;
+void hak_init(void) hak_internal;
+void hak_lock(pthread_mutex_t *m) hak_internal;
+
+/* ---- segment.c ---------------------------------------------------------- */
+#define HAK_SEGMAP_BITS ((size_t)1 << (47 - HAK_SEGMENT_SHIFT))
+extern _Atomic(uint64_t) hak_segment_map[HAK_SEGMAP_BITS / 64] hak_internal;
+hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) hak_internal;
+void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) hak_internal;
+hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t alignment) hak_internal;
+void hak_segment_unmap(hak_segment_t *seg) hak_internal;
+void hak_segment_map_set(hak_segment_t *seg, bool on) hak_internal;
+void hak_segment_abandon_all(hak_heap_t *heap) hak_internal;
+bool hak_segment_reclaim_for_free(hak_heap_t *heap, hak_segment_t *seg) hak_internal;
+void hak_segment_purge(hak_heap_t *heap, bool force) hak_internal;
+void hak_segment_cache_collect(void) hak_internal;
+void hak_segment_process_xpages(hak_heap_t *heap, hak_segment_t *seg) hak_internal;
+void hak_segment_atfork_prepare(void) hak_internal;
+void hak_segment_atfork_parent(void) hak_internal;
+void hak_segment_atfork_child(void) hak_internal;
+
+/* ---- page.c ------------------------------------------------------------- */
+void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) hak_internal;
+void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t area) hak_internal;
+size_t hak_page_collect(hak_page_t *page) hak_internal;
+void hak_page_retire(hak_heap_t *heap, hak_page_t *page) hak_internal;
+void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) hak_internal;
+void hak_page_reclaim(hak_heap_t *heap, hak_page_t *page) hak_internal;
+void hak_page_xpage_arrived(hak_heap_t *heap, hak_page_t *page) hak_internal;
+void hak_queue_remove(hak_heap_t *heap, size_t qidx, hak_page_t *page) hak_internal;
+void hak_queue_push_back(hak_heap_t *heap, size_t qidx, hak_page_t *page) hak_internal;
+size_t hak_class_block_size(size_t class_idx) hak_internal;
+
+/* ---- heap.c ------------------------------------------------------------- */
+extern hak_tls hak_heap_t *hak_heap_tls hak_internal;
+extern hak_heap_t hak_heap_empty hak_internal;
+extern hak_page_t hak_page_empty hak_internal;
+hak_heap_t *hak_heap_init_thread(void) hak_internal;
+void hak_heap_key_create(void) hak_internal;
+void hak_heap_thread_done(void *heap) hak_internal;
+void hak_heap_collect(hak_heap_t *heap) hak_internal;
+void hak_heap_atfork_prepare(void) hak_internal;
+void hak_heap_atfork_parent(void) hak_internal;
+void hak_heap_atfork_child(void) hak_internal;
+
+/* ---- large.c: blocks above HAK_LARGE_MAX ---------------------------------- */
+void *hak_large_alloc(size_t size, size_t alignment, bool zero) hak_internal;
+void hak_large_free(hak_segment_t *seg) hak_internal;
+void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) hak_internal;
+size_t hak_large_usable(const hak_segment_t *seg, const void *p) hak_internal;
+void hak_large_cache_collect(void) hak_internal;
+void hak_large_atfork_prepare(void) hak_internal;
+void hak_large_atfork_parent(void) hak_internal;
+void hak_large_atfork_child(void) hak_internal;
+
+/* ---- free.c ------------------------------------------------------------- */
+void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) hak_internal;
+void hak_invalid_pointer(const char *fn, const void *p) hak_internal;
+size_t hak_usable_size_checked(const void *p, const char *fn) hak_internal;
+
+/* ---- alloc.c ------------------------------------------------------------ */
+void *hak_malloc_aligned_impl(size_t alignment, size_t size, bool zero) hak_internal;
+
+/* ---------------------------------------------------------------------------
+ * Inline helpers
+ * ------------------------------------------------------------------------- */
+static inline size_t hak_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+static inline bool hak_is_pow2(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+/* Size class of a request; only for size <= HAK_LARGE_MAX. */
+static inline size_t hak_size_class(size_t size) {
+  if (hak_likely(size <= 128)) {
+    size_t c = (size + 15) >> 4;
+    return c + (c == 0);
+  }
+  size_t w = size - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzl(w);
+  return 8 + ((size_t)b - 7) * 4 + ((w >> (b - 2)) & 3) + 1;
+}
+
+static inline hak_page_kind_t hak_class_kind(size_t block_size) {
+  return block_size <= HAK_SMALL_MAX ? HAK_PAGE_SMALL
+       : block_size <= HAK_MEDIUM_MAX ? HAK_PAGE_MEDIUM : HAK_PAGE_LARGE;
+}
+
+static inline hak_segment_t *hak_ptr_segment(const void *p) {
+  return (hak_segment_t *)((uintptr_t)p & ~HAK_SEGMENT_MASK);
+}
+
+/* Is p inside the first 4 MiB of a live hakmem segment? Never touches p. */
+static inline bool hak_segment_map_has(const void *p) {
+  uintptr_t i = (uintptr_t)p >> HAK_SEGMENT_SHIFT;
+  if (hak_unlikely(i >= HAK_SEGMAP_BITS)) return false;
+  uint64_t w = atomic_load_explicit(&hak_segment_map[i / 64], memory_order_relaxed);
+  return (w >> (i % 64)) & 1;
+}
+
+static inline hak_page_t *hak_segment_page_of(const hak_segment_t *seg, const void *p) {
+  size_t idx = ((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift;
+  return (hak_page_t *)&seg->pages[idx];
+}
+
+/* Does p start a block of page (as opposed to pointing inside one)? */
+static inline bool hak_page_is_block_start(const hak_page_t *page, const void *p) {
+  uint64_t off = (uint64_t)((const uint8_t *)p - page->start);
+  return off * page->block_divisor < page->block_divisor && (const uint8_t *)p >= page->start;
+}
+
+static inline hak_heap_t *hak_segment_owner(const hak_segment_t *seg) {
+  return atomic_load_explicit(&((hak_segment_t *)seg)->owner, memory_order_relaxed);
+}
+
+static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
+  if (qidx < HAK_CLASS_COUNT) {
+    hak_page_t *first = heap->queues[qidx].first;
+    heap->pages_direct[qidx] = first ? first : &hak_page_empty;
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * The fast paths, inlined into every entry point (alloc.c, free.c, override.c)
+ * ------------------------------------------------------------------------- */
+
+/* malloc: pop the first free block of the class's current page. */
+static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
+  if (hak_likely(size <= HAK_LARGE_MAX)) {
+    hak_page_t *page = heap->pages_direct[hak_size_class(size)];
+    hak_block_t *b = page->free;
+    if (hak_likely(b != NULL)) {
+      page->free = b->next;
+      page->used++;
+      if (zero) {
+        if (page->free_is_zero) b->next = NULL;
+        else memset(b, 0, size);
+      }
+      return b;
+    }
+  }
+  return hak_malloc_generic(heap, size, zero);
+}
+
+/* free: a block of a page this thread owns goes on the page's local list;
+ * everything else (NULL, foreign pointers, other threads' blocks, aligned
+ * interior pointers, large blocks, full or emptied pages) is out of line. */
+static inline void hak_free_inline(void *p, const char *fn) {
+  if (hak_unlikely(!hak_segment_map_has(p))) {
+    if (p != NULL) hak_invalid_pointer(fn, p);
+    return;
+  }
+  hak_segment_t *seg = hak_ptr_segment(p);
+  hak_page_t *page = hak_segment_page_of(seg, p);
+  if (hak_likely(hak_segment_owner(seg) == hak_heap_tls && hak_page_is_block_start(page, p))) {
+    hak_block_t *b = (hak_block_t *)p;
+    b->next = page->local_free;
+    page->local_free = b;
+    if (hak_unlikely(--page->used == 0)) hak_page_retire(hak_heap_tls, page);
+    else if (hak_unlikely(page->in_full)) hak_page_unfull(hak_heap_tls, page);
+    return;
+  }
+  hak_free_generic(seg, page, p, fn);
+}
+
+#endif /* HAK_INTERNAL_H */

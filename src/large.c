@@ -1,0 +1,168 @@
+/* large.c — blocks above HAK_LARGE_MAX: each gets a segment of its own
+ * (a "huge" segment: the header, then the block, in one aligned mapping),
+ * so free() finds it by the same mask as every other block.
+ *
+ * Freed mappings go to a small process-wide reuse cache (bounded in bytes by
+ * the profile) instead of straight back to the OS; realloc grows and shrinks
+ * them with mremap, in place when the address space allows, else by moving
+ * the pages (never copying the contents). */
+#include <errno.h>
+
+#include "internal.h"
+
+#define LARGE_CACHE_SLOTS 16
+
+static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
+static hak_segment_t *large_cache[LARGE_CACHE_SLOTS];
+static size_t large_cache_bytes;
+
+/* Offset of the block in its segment for an alignment; the block must start
+ * within the first HAK_SEGMENT_SIZE bytes for the mask lookup. */
+static size_t block_offset(size_t alignment) {
+  return alignment > HAK_SEGMENT_HEADER_SIZE ? alignment : HAK_SEGMENT_HEADER_SIZE;
+}
+
+static void set_block(hak_segment_t *seg, uint8_t *block) {
+  hak_page_t *page = &seg->pages[0];
+  seg->huge_block = block;
+  page->start = block;
+  page->block_size = seg->size - (size_t)(block - (uint8_t *)seg);
+  page->block_divisor = UINT64_MAX / page->block_size + 1;
+  page->has_aligned = 0;
+}
+
+static hak_segment_t *cache_take(size_t need) {
+  if (large_cache_bytes == 0) return NULL; /* racy peek */
+  hak_segment_t *best = NULL;
+  int best_i = -1;
+  hak_lock(&large_lock);
+  for (int i = 0; i < LARGE_CACHE_SLOTS; i++) {
+    hak_segment_t *s = large_cache[i];
+    /* big enough, and not wasting more than half of it */
+    if (s && s->size >= need && s->size / 2 <= need && (best == NULL || s->size < best->size)) { best = s; best_i = i; }
+  }
+  if (best) {
+    large_cache[best_i] = NULL;
+    large_cache_bytes -= best->size;
+  }
+  pthread_mutex_unlock(&large_lock);
+  return best;
+}
+
+void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
+  if (alignment < HAK_MIN_ALIGN) alignment = HAK_MIN_ALIGN;
+  size_t off = block_offset(alignment);
+  if (size > PTRDIFF_MAX || off >= HAK_SEGMENT_SIZE || size > SIZE_MAX - off - HAK_SEGMENT_SIZE) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t need = hak_align_up(off + size, HAK_OS_PAGE_SIZE);
+  hak_segment_t *seg = NULL;
+  if (alignment <= HAK_SEGMENT_HEADER_SIZE) seg = cache_take(need);
+  bool fresh = seg == NULL;
+  if (fresh) {
+    /* round to 64 KiB so nearby sizes can share cached mappings */
+    seg = hak_segment_map_alloc(hak_align_up(need, (size_t)64 << 10), HAK_PAGE_HUGE, HAK_SEGMENT_SIZE);
+    if (seg == NULL) { errno = ENOMEM; return NULL; }
+  } else {
+    hak_stat_add(large_cache_hits, 1);
+  }
+  hak_stat_add(large_allocs, 1);
+  seg->pages[0].in_use = 1;
+  seg->pages[0].used = 1;
+  set_block(seg, (uint8_t *)seg + off);
+  if (zero && !fresh) memset(seg->huge_block, 0, size);
+  return seg->huge_block;
+}
+
+void hak_large_free(hak_segment_t *seg) {
+  size_t limit = hak_options.large_cache_bytes;
+  hak_segment_t *evict = NULL;
+  if (seg->size <= limit) {
+    hak_lock(&large_lock);
+    int slot = -1;
+    for (int i = 0; i < LARGE_CACHE_SLOTS && slot < 0; i++) if (large_cache[i] == NULL) slot = i;
+    /* make room: evict the largest entry (room is needed in bytes or slots) */
+    while (slot < 0 || large_cache_bytes + seg->size > limit) {
+      int big = -1;
+      for (int i = 0; i < LARGE_CACHE_SLOTS; i++)
+        if (large_cache[i] && (big < 0 || large_cache[i]->size > large_cache[big]->size)) big = i;
+      if (big < 0) break;
+      hak_segment_t *victim = large_cache[big];
+      large_cache[big] = NULL;
+      large_cache_bytes -= victim->size;
+      victim->next = evict;
+      evict = victim;
+      slot = big;
+    }
+    if (slot >= 0 && large_cache_bytes + seg->size <= limit) {
+      large_cache[slot] = seg;
+      large_cache_bytes += seg->size;
+      seg->is_zero = 0;
+      seg = NULL;
+    }
+    pthread_mutex_unlock(&large_lock);
+  }
+  while (evict) {
+    hak_segment_t *next = evict->next;
+    hak_segment_unmap(evict);
+    evict = next;
+  }
+  if (seg) hak_segment_unmap(seg);
+}
+
+size_t hak_large_usable(const hak_segment_t *seg, const void *p) {
+  const uint8_t *end = seg->huge_block + seg->pages[0].block_size;
+  if ((const uint8_t *)p < seg->huge_block || (const uint8_t *)p >= end) {
+    hak_invalid_pointer("malloc_usable_size", p);
+    return 0;
+  }
+  return (size_t)(end - (const uint8_t *)p);
+}
+
+/* Resize a large block (p == its start) to size > HAK_LARGE_MAX; NULL if the
+ * OS refused (the block is then unchanged). */
+void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) {
+  size_t off = (size_t)((uint8_t *)p - (uint8_t *)seg);
+  if (size > PTRDIFF_MAX || size > SIZE_MAX - off - HAK_SEGMENT_SIZE) return NULL;
+  size_t usable = seg->pages[0].block_size;
+  if (size <= usable && size >= usable / 2) return p;
+  /* grow by at least 1/8 to make repeated small growth cheap */
+  size_t want = size > usable ? size + size / 8 : size;
+  size_t new_size = hak_align_up(off + want, HAK_OS_PAGE_SIZE);
+  if (hak_os_resize_in_place(seg, seg->size, new_size)) {
+    seg->size = new_size;
+    set_block(seg, p);
+    return p;
+  }
+  hak_segment_map_set(seg, false);
+  hak_segment_t *moved = hak_os_move_aligned(seg, seg->size, new_size, HAK_SEGMENT_SIZE);
+  if (moved == NULL) {
+    hak_segment_map_set(seg, true);
+    return NULL;
+  }
+  moved->size = new_size;
+  moved->cookie = (uintptr_t)moved ^ hak_secret;
+  set_block(moved, (uint8_t *)moved + off);
+  hak_segment_map_set(moved, true);
+  return moved->huge_block;
+}
+
+void hak_large_cache_collect(void) {
+  hak_lock(&large_lock);
+  hak_segment_t *list = NULL;
+  for (int i = 0; i < LARGE_CACHE_SLOTS; i++) {
+    if (large_cache[i]) { large_cache[i]->next = list; list = large_cache[i]; large_cache[i] = NULL; }
+  }
+  large_cache_bytes = 0;
+  pthread_mutex_unlock(&large_lock);
+  while (list) {
+    hak_segment_t *next = list->next;
+    hak_segment_unmap(list);
+    list = next;
+  }
+}
+
+void hak_large_atfork_prepare(void) { hak_lock(&large_lock); }
+void hak_large_atfork_parent(void) { pthread_mutex_unlock(&large_lock); }
+void hak_large_atfork_child(void) { pthread_mutex_init(&large_lock, NULL); }

@@ -1,0 +1,259 @@
+/* page.c — pages of one size class: carving blocks, collecting frees, and
+ * moving pages between a heap's queues. Everything here runs on the owning
+ * thread, out of line from the malloc/free fast paths.
+ *
+ * A heap keeps, per size class, a queue of pages that may have free blocks;
+ * pages that ran out go to the heap's full queue, armed so that the first
+ * remote free tells the owner (see free.c and segment.c: xpages). */
+#include <errno.h>
+
+#include "internal.h"
+
+/* ---- size classes -------------------------------------------------------- */
+size_t hak_class_block_size(size_t c) {
+  if (c <= 8) return c * 16;
+  size_t g = (c - 9) / 4, k = (c - 9) % 4 + 1;
+  return ((size_t)128 << g) / 4 * (4 + k);
+}
+
+/* ---- queues ---------------------------------------------------------------- */
+void hak_queue_remove(hak_heap_t *heap, size_t qidx, hak_page_t *page) {
+  hak_page_queue_t *q = &heap->queues[qidx];
+  if (page->prev) page->prev->next = page->next; else q->first = page->next;
+  if (page->next) page->next->prev = page->prev; else q->last = page->prev;
+  page->next = page->prev = NULL;
+  hak_heap_queue_set_direct(heap, qidx);
+}
+
+void hak_queue_push_back(hak_heap_t *heap, size_t qidx, hak_page_t *page) {
+  hak_page_queue_t *q = &heap->queues[qidx];
+  page->next = NULL;
+  page->prev = q->last;
+  if (q->last) q->last->next = page; else q->first = page;
+  q->last = page;
+  hak_heap_queue_set_direct(heap, qidx);
+}
+
+static void queue_push_front(hak_heap_t *heap, size_t qidx, hak_page_t *page) {
+  hak_page_queue_t *q = &heap->queues[qidx];
+  page->prev = NULL;
+  page->next = q->first;
+  if (q->first) q->first->prev = page; else q->last = page;
+  q->first = page;
+  hak_heap_queue_set_direct(heap, qidx);
+}
+
+/* ---- a page's free lists --------------------------------------------------- */
+void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t area) {
+  size_t bsize = hak_class_block_size(class_idx);
+  page->free = NULL;
+  page->local_free = NULL;
+  page->used = 0;
+  page->in_full = 0;
+  page->has_aligned = 0;
+  page->free_is_zero = 0;
+  page->class_idx = (uint8_t)class_idx;
+  page->start = start;
+  page->block_size = bsize;
+  page->block_divisor = UINT64_MAX / bsize + 1;
+  page->capacity = 0;
+  page->reserved = (uint32_t)(area / bsize);
+  page->next = page->prev = NULL;
+  /* xthread_free may still carry HAK_XFREE_QUEUED: the page sits in its
+   * segment's xpages list until the owner processes it. */
+}
+
+/* Carve the next few never-used blocks into the (empty) free list. */
+static void page_extend(hak_heap_t *heap, hak_page_t *page) {
+  size_t bsize = page->block_size;
+  size_t n = HAK_EXTEND_BYTES / bsize;
+  if (n == 0) n = 1;
+  if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
+  uint8_t *first = page->start + (size_t)page->capacity * bsize;
+  uint8_t *b = first;
+  for (size_t i = 1; i < n; i++, b += bsize) ((hak_block_t *)b)->next = (hak_block_t *)(b + bsize);
+  ((hak_block_t *)b)->next = NULL;
+  page->free = (hak_block_t *)first;
+  page->free_is_zero = page->is_zero;
+  page->capacity += (uint32_t)n;
+  heap->stats.blocks_carved += n;
+}
+
+/* Move blocks freed by other threads to `free`; returns how many. */
+static size_t page_collect_remote(hak_page_t *page) {
+  uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
+  if ((old & ~HAK_XFREE_BITS) == 0) return 0;
+  while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, old & HAK_XFREE_QUEUED,
+                                                memory_order_acquire, memory_order_relaxed)) {
+  }
+  hak_block_t *list = (hak_block_t *)(old & ~HAK_XFREE_BITS);
+  size_t n = 1;
+  hak_block_t *tail = list;
+  while (tail->next) { tail = tail->next; n++; }
+  tail->next = page->free;
+  page->free = list;
+  page->free_is_zero = 0;
+  page->used -= (uint32_t)n;
+  return n;
+}
+
+/* Gather local and remote frees into `free`. Returns blocks gained. */
+size_t hak_page_collect(hak_page_t *page) {
+  size_t n = 0;
+  if (page->local_free) {
+    hak_block_t *list = page->local_free, *tail = list;
+    n++;
+    while (tail->next) { tail = tail->next; n++; }
+    tail->next = page->free;
+    page->free = list;
+    page->local_free = NULL;
+    page->free_is_zero = 0;
+  }
+  return n + page_collect_remote(page);
+}
+
+static bool page_has_free(const hak_page_t *page) {
+  return page->free != NULL || page->local_free != NULL;
+}
+
+/* The page ran out: park it in the full queue, armed, unless remote frees
+ * raced in (then it is usable again and stays). Returns true if parked. */
+static bool page_to_full(hak_heap_t *heap, hak_page_t *page) {
+  uintptr_t expect = 0;
+  if (!atomic_compare_exchange_strong(&page->xthread_free, &expect, HAK_XFREE_NOTIFY)) {
+    if (expect == HAK_XFREE_NOTIFY) {
+      /* still armed from an earlier stay in the full queue */
+    } else if ((expect & ~HAK_XFREE_BITS) != 0) {
+      return false; /* blocks arrived: collect them instead */
+    } else {
+      /* queued in its segment's xpages: it will be processed there */
+      atomic_store_explicit(&heap->xpages_pending, 1, memory_order_relaxed);
+    }
+  }
+  hak_queue_remove(heap, page->class_idx, page);
+  page->in_full = 1;
+  hak_queue_push_back(heap, HAK_CLASS_FULL, page);
+  return true;
+}
+
+/* A full page got a block back: it goes to the end of its class queue. */
+void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) {
+  uintptr_t expect = HAK_XFREE_NOTIFY;
+  atomic_compare_exchange_strong(&page->xthread_free, &expect, 0); /* disarm if still armed */
+  hak_queue_remove(heap, HAK_CLASS_FULL, page);
+  page->in_full = 0;
+  hak_queue_push_back(heap, page->class_idx, page);
+}
+
+/* Every block of the page is free (used == 0). Keep it if it is the only page
+ * of its class (so a block bouncing between malloc and free does not map and
+ * unmap pages); else give it back to its segment. */
+void hak_page_retire(hak_heap_t *heap, hak_page_t *page) {
+  if (page->in_full) hak_page_unfull(heap, page);
+  hak_page_queue_t *q = &heap->queues[page->class_idx];
+  if (q->first == page && page->next == NULL && hak_options.purge_delay_ms != 0) return;
+  hak_queue_remove(heap, page->class_idx, page);
+  hak_segment_page_free(heap, page);
+}
+
+/* A page of a segment this heap just adopted: rebuild its place in the heap. */
+void hak_page_reclaim(hak_heap_t *heap, hak_page_t *page) {
+  page->next = page->prev = NULL;
+  page->in_full = 0;
+  hak_page_collect(page);
+  if (page->used == 0) {
+    hak_segment_page_free(heap, page);
+    return;
+  }
+  hak_queue_push_back(heap, page->class_idx, page);
+  if (!page_has_free(page) && page->capacity == page->reserved) {
+    if (!page_to_full(heap, page)) hak_page_collect(page);
+  }
+}
+
+/* A remote free told us about this page (it was armed in the full queue). */
+void hak_page_xpage_arrived(hak_heap_t *heap, hak_page_t *page) {
+  uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
+  while (!atomic_compare_exchange_weak(&page->xthread_free, &old, old & ~HAK_XFREE_QUEUED)) {
+  }
+  if (!page->in_use || !page->in_full) return; /* handled elsewhere meanwhile */
+  hak_page_collect(page);
+  if (page->used == 0) {
+    hak_page_retire(heap, page);
+  } else if (page_has_free(page)) {
+    hak_page_unfull(heap, page);
+  } else {
+    uintptr_t expect = 0; /* re-arm; if blocks raced in, take them */
+    if (!atomic_compare_exchange_strong(&page->xthread_free, &expect, HAK_XFREE_NOTIFY) &&
+        (expect & ~HAK_XFREE_BITS) != 0) {
+      hak_page_collect(page);
+      if (page->used == 0) hak_page_retire(heap, page);
+      else hak_page_unfull(heap, page);
+    }
+  }
+}
+
+/* ---- the allocation slow path ----------------------------------------------- */
+static void heap_process_xpages(hak_heap_t *heap) {
+  atomic_store_explicit(&heap->xpages_pending, 0, memory_order_seq_cst);
+  for (hak_segment_t *seg = heap->segments, *next; seg != NULL; seg = next) {
+    next = seg->next;
+    if (atomic_load_explicit(&seg->xpages, memory_order_relaxed) != NULL) hak_segment_process_xpages(heap, seg);
+  }
+}
+
+/* A page of class c with a free block, at the front of its queue. */
+static hak_page_t *heap_find_page(hak_heap_t *heap, size_t c) {
+  hak_page_t *page = heap->queues[c].first;
+  while (page != NULL) {
+    hak_page_t *next = page->next;
+    if (page->free == NULL) hak_page_collect(page);
+    if (page->free == NULL && page->capacity < page->reserved) page_extend(heap, page);
+    if (page->free != NULL) {
+      if (page != heap->queues[c].first) {
+        hak_queue_remove(heap, c, page);
+        queue_push_front(heap, c, page);
+      }
+      return page;
+    }
+    if (!page_to_full(heap, page)) continue; /* remote frees arrived: look again */
+    page = next;
+  }
+  /* no page with room: a fresh one from a segment */
+  size_t bsize = hak_class_block_size(c);
+  page = hak_segment_page_alloc(heap, hak_class_kind(bsize));
+  if (page == NULL) return NULL;
+  hak_segment_t *seg = hak_ptr_segment(page);
+  uint8_t *start = (uint8_t *)seg + ((size_t)page->page_index << seg->page_shift);
+  size_t area = (size_t)1 << seg->page_shift;
+  if (page->page_index == 0) {
+    start += HAK_SEGMENT_HEADER_SIZE;
+    area -= HAK_SEGMENT_HEADER_SIZE;
+  }
+  hak_page_init(page, c, start, area);
+  heap->stats.pages_fresh++;
+  queue_push_front(heap, c, page);
+  page_extend(heap, page);
+  return page;
+}
+
+void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
+  if (hak_unlikely(heap == &hak_heap_empty)) {
+    heap = hak_heap_init_thread();
+    if (heap == NULL) { errno = ENOMEM; return NULL; }
+  }
+  if (size > HAK_LARGE_MAX) return hak_large_alloc(size, 0, zero);
+  if ((++heap->stats.malloc_generic & 255) == 0) hak_stats_merge_heap(&heap->stats);
+  if (atomic_load_explicit(&heap->xpages_pending, memory_order_relaxed)) heap_process_xpages(heap);
+  size_t c = hak_size_class(size);
+  hak_page_t *page = heap_find_page(heap, c);
+  if (hak_unlikely(page == NULL)) { errno = ENOMEM; return NULL; }
+  hak_block_t *b = page->free;
+  page->free = b->next;
+  page->used++;
+  if (zero) {
+    if (page->free_is_zero) b->next = NULL;
+    else memset(b, 0, size);
+  }
+  return b;
+}

@@ -1,0 +1,344 @@
+/* segment.c — 4 MiB aligned segments and the pages inside them.
+ *
+ * A segment belongs to one heap (its owner) and is cut into pages of one size:
+ * 64 small pages of 64 KiB, 8 medium pages of 512 KiB, or a single large page.
+ * The segment map (one bit per 4 MiB of address space, in BSS) says which
+ * addresses are hakmem segments, so free() can reject foreign pointers without
+ * touching them.
+ *
+ * Shared state, each under its own lock and touched only on rare paths:
+ *   - the abandoned pool: segments whose thread exited with blocks still live;
+ *     other heaps adopt them when they need a page, or when they free into one;
+ *   - the segment cache: a few empty segments kept for reuse (thread churn).
+ *
+ * Remote frees into a full page notify the owner through the segment's
+ * `xpages` list (pages pushed by the remote thread that consumed the page's
+ * NOTIFY bit) and the heap's xpages_pending flag. */
+#include <errno.h>
+
+#include "internal.h"
+
+_Atomic(uint64_t) hak_segment_map[HAK_SEGMAP_BITS / 64];
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static hak_segment_t *pool_abandoned; /* doubly linked by next/prev */
+static hak_segment_t *pool_cache;     /* singly linked by next */
+static size_t pool_cache_count;
+
+void hak_segment_map_set(hak_segment_t *seg, bool on) {
+  uintptr_t i = (uintptr_t)seg >> HAK_SEGMENT_SHIFT;
+  if (i >= HAK_SEGMAP_BITS) hak_fatal("segment mapped above the 47-bit address space");
+  uint64_t bit = (uint64_t)1 << (i % 64);
+  if (on) atomic_fetch_or(&hak_segment_map[i / 64], bit);
+  else atomic_fetch_and(&hak_segment_map[i / 64], ~bit);
+}
+
+/* ---- mapping --------------------------------------------------------------- */
+static void segment_layout(hak_segment_t *seg, hak_page_kind_t kind) {
+  seg->kind = (uint8_t)kind;
+  seg->page_shift = kind == HAK_PAGE_SMALL ? HAK_SMALL_PAGE_SHIFT
+                  : kind == HAK_PAGE_MEDIUM ? HAK_MEDIUM_PAGE_SHIFT : HAK_SEGMENT_SHIFT;
+  seg->page_count = kind == HAK_PAGE_SMALL || kind == HAK_PAGE_MEDIUM
+                  ? (uint32_t)(HAK_SEGMENT_SIZE >> seg->page_shift) : 1;
+  seg->used_pages = 0;
+  seg->dirty_pages = 0;
+  seg->free_mask = seg->page_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << seg->page_count) - 1);
+  atomic_store_explicit(&seg->xpages, NULL, memory_order_relaxed);
+  for (uint32_t i = 0; i < seg->page_count; i++) {
+    hak_page_t *page = &seg->pages[i];
+    memset(page, 0, sizeof(*page));
+    page->page_index = (uint8_t)i;
+    page->is_zero = seg->is_zero;
+  }
+}
+
+hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t alignment) {
+  if (alignment < HAK_SEGMENT_SIZE) alignment = HAK_SEGMENT_SIZE;
+  hak_segment_t *seg = hak_os_alloc_aligned(size, alignment);
+  if (seg == NULL) return NULL;
+  if (hak_options.no_thp) hak_os_no_thp(seg, size);
+  /* fresh anonymous memory is zero: only non-zero fields are written */
+  atomic_store_explicit(&seg->owner, NULL, memory_order_relaxed);
+  seg->size = size;
+  seg->is_zero = 1;
+  seg->cookie = (uintptr_t)seg ^ hak_secret;
+  segment_layout(seg, kind);
+  hak_segment_map_set(seg, true);
+  hak_stat_add_peak(&hak_stats.segments, &hak_stats.segments_peak, 1);
+  return seg;
+}
+
+void hak_segment_unmap(hak_segment_t *seg) {
+  hak_segment_map_set(seg, false);
+  hak_stat_sub(segments, 1);
+  hak_os_free(seg, seg->size);
+}
+
+/* ---- a heap's segment lists -------------------------------------------------- */
+static void avail_add(hak_heap_t *heap, hak_segment_t *seg) {
+  if (seg->in_avail) return;
+  hak_segment_t **head = &heap->segments_avail[seg->kind];
+  seg->avail_prev = NULL;
+  seg->avail_next = *head;
+  if (*head) (*head)->avail_prev = seg;
+  *head = seg;
+  seg->in_avail = 1;
+}
+
+static void avail_remove(hak_heap_t *heap, hak_segment_t *seg) {
+  if (!seg->in_avail) return;
+  if (seg->avail_prev) seg->avail_prev->avail_next = seg->avail_next;
+  else heap->segments_avail[seg->kind] = seg->avail_next;
+  if (seg->avail_next) seg->avail_next->avail_prev = seg->avail_prev;
+  seg->avail_next = seg->avail_prev = NULL;
+  seg->in_avail = 0;
+}
+
+static void heap_add_segment(hak_heap_t *heap, hak_segment_t *seg) {
+  seg->prev = NULL;
+  seg->next = heap->segments;
+  if (heap->segments) heap->segments->prev = seg;
+  heap->segments = seg;
+  seg->in_avail = 0;
+  if (seg->free_mask) avail_add(heap, seg);
+  heap->dirty_pages += seg->dirty_pages;
+}
+
+static void heap_remove_segment(hak_heap_t *heap, hak_segment_t *seg) {
+  avail_remove(heap, seg);
+  if (seg->prev) seg->prev->next = seg->next; else heap->segments = seg->next;
+  if (seg->next) seg->next->prev = seg->prev;
+  seg->next = seg->prev = NULL;
+  heap->dirty_pages -= seg->dirty_pages;
+}
+
+static uint8_t *page_area(hak_segment_t *seg, hak_page_t *page, size_t *size) {
+  uint8_t *start = (uint8_t *)seg + ((size_t)page->page_index << seg->page_shift);
+  size_t n = (size_t)1 << seg->page_shift;
+  if (page->page_index == 0) { start += HAK_SEGMENT_HEADER_SIZE; n -= HAK_SEGMENT_HEADER_SIZE; }
+  *size = n;
+  return start;
+}
+
+/* An empty segment leaves its heap: into the cache, or back to the OS. */
+static void segment_release(hak_heap_t *heap, hak_segment_t *seg) {
+  if (heap) heap_remove_segment(heap, seg);
+  atomic_store(&seg->owner, NULL);
+  if (seg->size == HAK_SEGMENT_SIZE && hak_options.segment_cache > 0) {
+    if (hak_options.purge_delay_ms == 0 && seg->dirty_pages > 0) {
+      hak_os_purge((uint8_t *)seg + HAK_SEGMENT_HEADER_SIZE, HAK_SEGMENT_SIZE - HAK_SEGMENT_HEADER_SIZE);
+      seg->is_zero = 1;
+    } else {
+      seg->is_zero = seg->dirty_pages == 0 && seg->is_zero;
+    }
+    hak_lock(&pool_lock);
+    if (pool_cache_count < hak_options.segment_cache) {
+      seg->next = pool_cache;
+      pool_cache = seg;
+      pool_cache_count++;
+      seg = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (seg == NULL) return;
+  }
+  hak_segment_unmap(seg);
+}
+
+static hak_segment_t *segment_from_cache(void) {
+  if (pool_cache == NULL) return NULL; /* racy peek: fine, rechecked under the lock */
+  hak_lock(&pool_lock);
+  hak_segment_t *seg = pool_cache;
+  if (seg) { pool_cache = seg->next; pool_cache_count--; }
+  pthread_mutex_unlock(&pool_lock);
+  return seg;
+}
+
+/* ---- adopting abandoned segments ---------------------------------------------- */
+static void pool_remove_abandoned(hak_segment_t *seg) {
+  if (seg->prev) seg->prev->next = seg->next; else pool_abandoned = seg->next;
+  if (seg->next) seg->next->prev = seg->prev;
+  seg->next = seg->prev = NULL;
+  seg->abandoned = 0;
+}
+
+void hak_segment_process_xpages(hak_heap_t *heap, hak_segment_t *seg) {
+  hak_page_t *list = atomic_exchange(&seg->xpages, NULL);
+  while (list) {
+    hak_page_t *page = list;
+    list = page->xnext;
+    hak_page_xpage_arrived(heap, page);
+  }
+}
+
+static void segment_adopt(hak_heap_t *heap, hak_segment_t *seg) {
+  atomic_store(&seg->owner, heap); /* before draining xpages: see free.c */
+  hak_stat_add(segments_reclaimed, 1);
+  heap_add_segment(heap, seg);
+  seg->used_pages++; /* hold the segment while its pages are sorted out */
+  hak_page_t *list = atomic_exchange(&seg->xpages, NULL);
+  while (list) {
+    hak_page_t *page = list;
+    list = page->xnext;
+    uintptr_t old = atomic_load(&page->xthread_free);
+    while (!atomic_compare_exchange_weak(&page->xthread_free, &old, old & ~HAK_XFREE_QUEUED)) {
+    }
+  }
+  for (uint32_t i = 0; i < seg->page_count; i++) {
+    if (seg->pages[i].in_use) hak_page_reclaim(heap, &seg->pages[i]);
+  }
+  if (--seg->used_pages == 0) segment_release(heap, seg);
+}
+
+/* Adopt up to a few abandoned segments; true once one has a free page of kind. */
+static bool segment_reclaim_some(hak_heap_t *heap, hak_page_kind_t kind) {
+  for (int n = 0; n < 8 && pool_abandoned != NULL; n++) {
+    hak_lock(&pool_lock);
+    hak_segment_t *seg = pool_abandoned;
+    if (seg) pool_remove_abandoned(seg);
+    pthread_mutex_unlock(&pool_lock);
+    if (seg == NULL) break;
+    segment_adopt(heap, seg);
+    if (heap->segments_avail[kind] != NULL) return true;
+  }
+  return false;
+}
+
+/* A thread frees into an abandoned segment: it adopts it (then the free is local). */
+bool hak_segment_reclaim_for_free(hak_heap_t *heap, hak_segment_t *seg) {
+  if (pthread_mutex_trylock(&pool_lock) != 0) return false;
+  bool ok = seg->abandoned && hak_segment_owner(seg) == NULL;
+  if (ok) pool_remove_abandoned(seg);
+  pthread_mutex_unlock(&pool_lock);
+  if (ok) segment_adopt(heap, seg);
+  return ok && hak_segment_owner(seg) == heap;
+}
+
+/* ---- pages ------------------------------------------------------------------ */
+static hak_segment_t *segment_new(hak_heap_t *heap, hak_page_kind_t kind) {
+  hak_segment_t *seg = segment_from_cache();
+  if (seg != NULL) {
+    segment_layout(seg, kind);
+  } else {
+    seg = hak_segment_map_alloc(HAK_SEGMENT_SIZE, kind, HAK_SEGMENT_SIZE);
+    if (seg == NULL) return NULL;
+  }
+  atomic_store(&seg->owner, heap);
+  heap_add_segment(heap, seg);
+  return seg;
+}
+
+hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) {
+  hak_segment_t *seg = heap->segments_avail[kind];
+  if (seg == NULL) {
+    if (pool_abandoned != NULL && segment_reclaim_some(heap, kind)) seg = heap->segments_avail[kind];
+    if (seg == NULL) seg = segment_new(heap, kind);
+    if (seg == NULL) return NULL;
+  }
+  unsigned i = (unsigned)__builtin_ctzll(seg->free_mask);
+  hak_page_t *page = &seg->pages[i];
+  seg->free_mask &= ~((uint64_t)1 << i);
+  seg->used_pages++;
+  if (seg->free_mask == 0) avail_remove(heap, seg);
+  if (page->is_dirty) {
+    page->is_dirty = 0;
+    page->is_zero = 0;
+    seg->dirty_pages--;
+    heap->dirty_pages--;
+  }
+  page->in_use = 1;
+  return page;
+}
+
+static void page_purge(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *page) {
+  size_t n;
+  uint8_t *start = page_area(seg, page, &n);
+  hak_os_purge(start, n);
+  page->is_dirty = 0;
+  page->is_zero = 1;
+  seg->dirty_pages--;
+  heap->dirty_pages--;
+}
+
+void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
+  hak_segment_t *seg = hak_ptr_segment(page);
+  page->in_use = 0;
+  page->block_divisor = 0; /* no pointer is a block start of a free page */
+  page->free = page->local_free = NULL;
+  page->used = page->capacity = page->reserved = 0;
+  page->in_full = page->has_aligned = 0;
+  seg->used_pages--;
+  seg->free_mask |= (uint64_t)1 << page->page_index;
+  page->is_dirty = 1;
+  seg->dirty_pages++;
+  heap->dirty_pages++;
+  if (seg->used_pages == 0) {
+    segment_release(heap, seg);
+    return;
+  }
+  avail_add(heap, seg);
+  long delay = hak_options.purge_delay_ms;
+  if (delay == 0) {
+    page_purge(heap, seg, page);
+  } else if (delay > 0) {
+    uint64_t now = hak_clock_ms();
+    page->free_since_ms = now;
+    if (heap->next_purge_ms == 0) heap->next_purge_ms = now + (uint64_t)delay;
+    else if (now >= heap->next_purge_ms) hak_segment_purge(heap, false);
+  }
+}
+
+/* Purge free pages that have been free for the purge delay (all if force). */
+void hak_segment_purge(hak_heap_t *heap, bool force) {
+  if (heap->dirty_pages == 0) { heap->next_purge_ms = 0; return; }
+  long delay = hak_options.purge_delay_ms;
+  if (delay < 0 && !force) return;
+  uint64_t now = hak_clock_ms(), next = 0;
+  for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
+    if (seg->dirty_pages == 0) continue;
+    for (uint32_t i = 0; i < seg->page_count; i++) {
+      hak_page_t *page = &seg->pages[i];
+      if (page->in_use || !page->is_dirty) continue;
+      uint64_t due = page->free_since_ms + (uint64_t)(delay > 0 ? delay : 0);
+      if (force || due <= now) page_purge(heap, seg, page);
+      else if (next == 0 || due < next) next = due;
+    }
+  }
+  heap->next_purge_ms = next;
+}
+
+/* ---- thread exit -------------------------------------------------------------- */
+/* The heap's pages are already collected and its empty pages freed. */
+void hak_segment_abandon_all(hak_heap_t *heap) {
+  hak_segment_purge(heap, true);
+  while (heap->segments != NULL) {
+    hak_segment_t *seg = heap->segments;
+    heap_remove_segment(heap, seg);
+    if (seg->used_pages == 0) { segment_release(NULL, seg); continue; }
+    atomic_store(&seg->owner, NULL);
+    hak_lock(&pool_lock);
+    seg->abandoned = 1;
+    seg->prev = NULL;
+    seg->next = pool_abandoned;
+    if (pool_abandoned) pool_abandoned->prev = seg;
+    pool_abandoned = seg;
+    pthread_mutex_unlock(&pool_lock);
+    hak_stat_add(segments_abandoned, 1);
+  }
+}
+
+void hak_segment_cache_collect(void) {
+  hak_lock(&pool_lock);
+  hak_segment_t *list = pool_cache;
+  pool_cache = NULL;
+  pool_cache_count = 0;
+  pthread_mutex_unlock(&pool_lock);
+  while (list) {
+    hak_segment_t *next = list->next;
+    hak_segment_unmap(list);
+    list = next;
+  }
+}
+
+void hak_segment_atfork_prepare(void) { hak_lock(&pool_lock); }
+void hak_segment_atfork_parent(void) { pthread_mutex_unlock(&pool_lock); }
+void hak_segment_atfork_child(void) { pthread_mutex_init(&pool_lock, NULL); }

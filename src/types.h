@@ -1,0 +1,186 @@
+/* hakmem private types: every structure of the allocator and its invariants.
+ *
+ * Layering (a malloc walks down, memory comes up):
+ *
+ *   malloc/free (alloc.c, free.c, override.c)
+ *     -> heap    one per thread; per size class a queue of pages (heap.c)
+ *     -> page    blocks of one size class, with three free lists (page.c)
+ *     -> segment 4 MiB aligned, holds pages of one page size (segment.c)
+ *     -> os      mmap/munmap/madvise/mremap, nothing above calls the OS (os.c)
+ *   large.c: blocks above HAK_LARGE_MAX get a segment of their own.
+ *
+ * Compile-time switches:
+ *   HAK_DEBUG  (0/1/2): 1 = cheap internal assertions, 2 = full page/segment
+ *              validation on slow paths.
+ */
+#ifndef HAK_TYPES_H
+#define HAK_TYPES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hakmem.h"
+
+#ifndef HAK_DEBUG
+#define HAK_DEBUG 0
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Sizes
+ * ------------------------------------------------------------------------- */
+#define HAK_SEGMENT_SHIFT 22 /* 4 MiB segments, aligned to their size */
+#define HAK_SEGMENT_SIZE ((size_t)1 << HAK_SEGMENT_SHIFT)
+#define HAK_SEGMENT_MASK (HAK_SEGMENT_SIZE - 1)
+
+#define HAK_SMALL_PAGE_SHIFT 16  /* 64 KiB pages for blocks <= 8 KiB */
+#define HAK_MEDIUM_PAGE_SHIFT 19 /* 512 KiB pages for blocks <= 64 KiB */
+#define HAK_LARGE_PAGE_SHIFT HAK_SEGMENT_SHIFT /* one page per segment */
+#define HAK_SEGMENT_PAGES_MAX (HAK_SEGMENT_SIZE >> HAK_SMALL_PAGE_SHIFT) /* 64 */
+
+#define HAK_SMALL_MAX ((size_t)8 << 10)
+#define HAK_MEDIUM_MAX ((size_t)64 << 10)
+#define HAK_LARGE_MAX ((size_t)512 << 10) /* above: a segment of its own */
+
+/* The segment header (struct + page array) occupies the start of page 0. */
+#define HAK_SEGMENT_HEADER_SIZE ((size_t)8 << 10)
+
+#define HAK_OS_PAGE_SIZE ((size_t)4096)
+#define HAK_MIN_ALIGN 16
+/* Fresh blocks are carved into a page's free list this many bytes at a time,
+ * so a page's memory is touched (and becomes resident) only as it is used. */
+#define HAK_EXTEND_BYTES ((size_t)4096)
+
+/* Size classes: 16..128 in steps of 16, then four per power of two up to
+ * HAK_LARGE_MAX (worst internal waste 20%). Class 0 is unused. */
+#define HAK_CLASS_COUNT 57 /* 1 + 8 + 12*4 */
+#define HAK_CLASS_FULL HAK_CLASS_COUNT /* the queue index of full pages */
+
+typedef enum hak_page_kind_e {
+  HAK_PAGE_SMALL = 0,
+  HAK_PAGE_MEDIUM = 1,
+  HAK_PAGE_LARGE = 2,
+  HAK_PAGE_HUGE = 3, /* one block with its own segment (large.c) */
+  HAK_PAGE_KINDS = 4
+} hak_page_kind_t;
+
+/* ---------------------------------------------------------------------------
+ * Blocks, pages
+ * ------------------------------------------------------------------------- */
+typedef struct hak_block_s {
+  struct hak_block_s *next;
+} hak_block_t;
+
+typedef struct hak_heap_s hak_heap_t;
+typedef struct hak_segment_s hak_segment_t;
+
+/* The low bit of page->xthread_free: the owner parked this page in its full
+ * queue and asks the next remote free to tell it (see free.c). */
+#define HAK_XFREE_NOTIFY ((uintptr_t)1)
+/* Bit 1: a remote free consumed NOTIFY and put the page on its segment's
+ * xpages list; cleared by the owner when it takes the page off that list. */
+#define HAK_XFREE_QUEUED ((uintptr_t)2)
+#define HAK_XFREE_BITS ((uintptr_t)3)
+
+/* A page: blocks of one size class inside one segment.
+ * Invariants (owner thread's view):
+ *   - every block of the page is in exactly one of: handed out, `free`,
+ *     `local_free`, `xthread_free`, or not yet carved (index >= capacity);
+ *   - used = capacity - |free| - |local_free|; so blocks in xthread_free still
+ *     count as used until the owner collects them;
+ *   - used == 0 means every carved block is back: the page can be retired;
+ *   - in_full: the page is in the heap's full queue; then it is armed
+ *     (xthread_free == NOTIFY) or has remote frees, or the owner is moving it;
+ *   - only the owning thread touches anything but xthread_free and xnext.
+ * The first cache line holds what the malloc and free fast paths read. */
+typedef struct hak_page_s {
+  hak_block_t *free;       /* allocation pops here */
+  hak_block_t *local_free; /* frees by the owner push here */
+  uint32_t used;           /* blocks not on free or local_free */
+  uint8_t in_full;         /* in the heap's full queue */
+  uint8_t has_aligned;     /* an interior pointer of an aligned allocation was handed out */
+  uint8_t free_is_zero;    /* every block on `free` is zero beyond its link word */
+  uint8_t class_idx;
+  uint8_t *start;          /* first block */
+  size_t block_size;
+  uint64_t block_divisor;  /* 2^64/block_size+1: off is a multiple of block_size iff off*divisor < divisor */
+  /* colder fields */
+  uint32_t capacity;       /* blocks carved so far */
+  uint32_t reserved;       /* blocks that fit */
+  uint8_t in_use;          /* given to a size class (else free in its segment) */
+  uint8_t is_zero;         /* memory past `capacity` is known to be zero */
+  uint8_t is_dirty;        /* free in the segment and not yet purged */
+  uint8_t page_index;
+  _Atomic(uintptr_t) xthread_free; /* remote frees: block list | HAK_XFREE_NOTIFY */
+  struct hak_page_s *next, *prev;  /* in a heap queue */
+  struct hak_page_s *xnext;        /* in segment->xpages */
+  uint64_t free_since_ms;          /* when a dirty free page was freed (purge delay) */
+} hak_page_t;
+
+typedef struct hak_page_queue_s {
+  hak_page_t *first, *last;
+} hak_page_queue_t;
+
+/* ---------------------------------------------------------------------------
+ * Segments
+ * ------------------------------------------------------------------------- */
+/* A segment: a HAK_SEGMENT_SIZE-aligned mapping whose first bytes hold this
+ * header; the rest is page_count pages of (1 << page_shift) bytes (page 0 starts
+ * after the header). A huge segment is larger than HAK_SEGMENT_SIZE and holds a
+ * single block; the block always starts within the first HAK_SEGMENT_SIZE bytes,
+ * so masking any pointer handed out by hakmem finds its segment.
+ * Invariants:
+ *   - the segment map has the bit of a segment's first 4 MiB set iff the
+ *     segment is live (owned, abandoned or cached);
+ *   - owner is the heap that may allocate from it, NULL while abandoned
+ *     (in the shared pool) or cached; all its pages belong to that heap;
+ *   - used_pages counts pages with in_use set; free_mask has bit i set iff
+ *     page i is not in use. */
+struct hak_segment_s {
+  _Atomic(hak_heap_t *) owner;
+  uint8_t page_shift;
+  uint8_t kind; /* hak_page_kind_t */
+  uint8_t is_zero; /* fresh from the OS: everything past the header is zero */
+  uint8_t in_avail; /* in owner->segments_avail[kind] */
+  uint8_t abandoned; /* in the abandoned pool (under its lock) */
+  uint32_t page_count;
+  uint32_t used_pages;
+  uint32_t dirty_pages; /* free pages not yet purged */
+  uint64_t free_mask;
+  size_t size; /* bytes mapped */
+  uint8_t *huge_block; /* HAK_PAGE_HUGE: the block handed out */
+  uintptr_t cookie; /* address ^ process secret: checked on slow paths */
+  hak_segment_t *next, *prev;         /* owner's all-segments list, or the abandoned pool / cache */
+  hak_segment_t *avail_next, *avail_prev; /* owner->segments_avail[kind] */
+  _Atomic(hak_page_t *) xpages; /* full pages that got remote frees since armed */
+  hak_page_t pages[HAK_SEGMENT_PAGES_MAX];
+};
+
+/* ---------------------------------------------------------------------------
+ * Heaps
+ * ------------------------------------------------------------------------- */
+typedef struct hak_heap_stats_s {
+  uint64_t malloc_generic;
+  uint64_t blocks_carved;
+  uint64_t pages_fresh;
+} hak_heap_stats_t;
+
+/* A thread heap. Owned by one thread; other threads only write
+ * xpages_pending (a hint to scan segment->xpages lists).
+ * pages_direct[c] is queues[c].first, or the static empty page when the queue
+ * is empty, so the malloc fast path needs no NULL test. */
+struct hak_heap_s {
+  hak_page_t *pages_direct[HAK_CLASS_COUNT];
+  hak_page_queue_t queues[HAK_CLASS_COUNT + 1]; /* + the full queue */
+  hak_segment_t *segments;                      /* all owned segments */
+  hak_segment_t *segments_avail[HAK_PAGE_KINDS]; /* owned, with free pages */
+  _Atomic(int) xpages_pending;
+  uint32_t dirty_pages;     /* free dirty pages over all owned segments */
+  uint64_t next_purge_ms;   /* earliest deadline of a dirty page, or 0 */
+  hak_heap_stats_t stats;
+  hak_heap_t *pool_next;    /* in the pool of free heap records */
+  bool live;
+};
+
+#endif /* HAK_TYPES_H */
