@@ -20,8 +20,16 @@ static hak_tls bool heap_thread_exited;
 
 hak_page_t hak_page_empty;
 hak_heap_t hak_heap_empty = {
+  .pages_small = { [0 ... HAK_SMALL_DIRECT_COUNT - 1] = &hak_page_empty },
   .pages_direct = { [0 ... HAK_CLASS_COUNT - 1] = &hak_page_empty },
 };
+
+/* pages_small[i] serves requests of (i-1)*16+1 .. i*16 bytes (i = 0: size 0). */
+void hak_heap_set_small_direct(hak_heap_t *heap, size_t class_idx, hak_page_t *page) {
+  size_t lo = class_idx <= 1 ? 0 : hak_class_block_size(class_idx - 1) / 16 + 1;
+  size_t hi = hak_class_block_size(class_idx) / 16;
+  for (size_t i = lo; i <= hi; i++) heap->pages_small[i] = page;
+}
 
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak_heap_t *heap_pool;       /* released records */
@@ -64,6 +72,7 @@ hak_heap_t *hak_heap_init_thread(void) {
   if (heap == NULL) return NULL;
   memset(heap, 0, sizeof(*heap));
   for (size_t c = 0; c < HAK_CLASS_COUNT; c++) heap->pages_direct[c] = &hak_page_empty;
+  for (size_t i = 0; i < HAK_SMALL_DIRECT_COUNT; i++) heap->pages_small[i] = &hak_page_empty;
   heap->live = true;
   hak_heap_tls = heap;
   hak_stat_add(heaps_created, 1);

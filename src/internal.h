@@ -77,8 +77,10 @@ void hak_init(void) hak_internal;
 void hak_lock(pthread_mutex_t *m) hak_internal;
 
 /* ---- segment.c ---------------------------------------------------------- */
-#define HAK_SEGMAP_BITS ((size_t)1 << (47 - HAK_SEGMENT_SHIFT))
-extern _Atomic(uint64_t) hak_segment_map[HAK_SEGMAP_BITS / 64] hak_internal;
+/* One byte per 4 MiB of the 47-bit user address space (32 MiB of BSS,
+ * touched only where segments live): non-zero iff a live segment starts there. */
+#define HAK_SEGMAP_SIZE ((size_t)1 << (47 - HAK_SEGMENT_SHIFT))
+extern _Atomic(uint8_t) hak_segment_map[HAK_SEGMAP_SIZE] hak_internal;
 hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) hak_internal;
 void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) hak_internal;
 hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t alignment) hak_internal;
@@ -152,6 +154,9 @@ static inline size_t hak_size_class(size_t size) {
   return 8 + ((size_t)b - 7) * 4 + ((w >> (b - 2)) & 3) + 1;
 }
 
+/* the class of a 1 KiB request: the last one pages_small serves */
+#define HAK_SMALL_DIRECT_CLASS_MAX 20
+
 static inline hak_page_kind_t hak_class_kind(size_t block_size) {
   return block_size <= HAK_SMALL_MAX ? HAK_PAGE_SMALL
        : block_size <= HAK_MEDIUM_MAX ? HAK_PAGE_MEDIUM : HAK_PAGE_LARGE;
@@ -164,14 +169,12 @@ static inline hak_segment_t *hak_ptr_segment(const void *p) {
 /* Is p inside the first 4 MiB of a live hakmem segment? Never touches p. */
 static inline bool hak_segment_map_has(const void *p) {
   uintptr_t i = (uintptr_t)p >> HAK_SEGMENT_SHIFT;
-  if (hak_unlikely(i >= HAK_SEGMAP_BITS)) return false;
-  uint64_t w = atomic_load_explicit(&hak_segment_map[i / 64], memory_order_relaxed);
-  return (w >> (i % 64)) & 1;
+  return i < HAK_SEGMAP_SIZE && atomic_load_explicit(&hak_segment_map[i], memory_order_relaxed) != 0;
 }
 
 static inline hak_page_t *hak_segment_page_of(const hak_segment_t *seg, const void *p) {
-  size_t idx = ((uintptr_t)p - (uintptr_t)seg) >> seg->page_shift;
-  return (hak_page_t *)&seg->pages[idx];
+  size_t idx = ((uintptr_t)p & HAK_SEGMENT_MASK) >> seg->page_shift;
+  return (hak_page_t *)seg + idx;
 }
 
 /* Does p start a block of page (as opposed to pointing inside one)? */
@@ -184,10 +187,15 @@ static inline hak_heap_t *hak_segment_owner(const hak_segment_t *seg) {
   return atomic_load_explicit(&((hak_segment_t *)seg)->owner, memory_order_relaxed);
 }
 
+void hak_heap_set_small_direct(hak_heap_t *heap, size_t class_idx, hak_page_t *page) hak_internal;
+
 static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
   if (qidx < HAK_CLASS_COUNT) {
     hak_page_t *first = heap->queues[qidx].first;
-    heap->pages_direct[qidx] = first ? first : &hak_page_empty;
+    if (first == NULL) first = &hak_page_empty;
+    if (heap->pages_direct[qidx] == first) return;
+    heap->pages_direct[qidx] = first;
+    if (qidx <= HAK_SMALL_DIRECT_CLASS_MAX) hak_heap_set_small_direct(heap, qidx, first);
   }
 }
 
@@ -197,8 +205,11 @@ static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
 
 /* malloc: pop the first free block of the class's current page. */
 static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
-  if (hak_likely(size <= HAK_LARGE_MAX)) {
-    hak_page_t *page = heap->pages_direct[hak_size_class(size)];
+  hak_page_t *page;
+  if (hak_likely(size <= HAK_SMALL_DIRECT_MAX)) page = heap->pages_small[(size + 15) >> 4];
+  else if (hak_likely(size <= HAK_LARGE_MAX)) page = heap->pages_direct[hak_size_class(size)];
+  else page = &hak_page_empty;
+  {
     hak_block_t *b = page->free;
     if (hak_likely(b != NULL)) {
       page->free = b->next;

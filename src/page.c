@@ -97,15 +97,22 @@ static size_t page_collect_remote(hak_page_t *page) {
   return n;
 }
 
-/* Gather local and remote frees into `free`. Returns blocks gained. */
+/* Gather local and remote frees into `free`. Returns 0 if nothing was
+ * gained, else a positive count (not exact for the local list). */
 size_t hak_page_collect(hak_page_t *page) {
   size_t n = 0;
   if (page->local_free) {
-    hak_block_t *list = page->local_free, *tail = list;
-    n++;
-    while (tail->next) { tail = tail->next; n++; }
-    tail->next = page->free;
-    page->free = list;
+    if (page->free == NULL) {
+      /* the common case (the allocation slow path): O(1) */
+      page->free = page->local_free;
+      n = 1;
+    } else {
+      hak_block_t *list = page->local_free, *tail = list;
+      n++;
+      while (tail->next) { tail = tail->next; n++; }
+      tail->next = page->free;
+      page->free = list;
+    }
     page->local_free = NULL;
     page->free_is_zero = 0;
   }

@@ -2,7 +2,7 @@
  *
  * A segment belongs to one heap (its owner) and is cut into pages of one size:
  * 64 small pages of 64 KiB, 8 medium pages of 512 KiB, or a single large page.
- * The segment map (one bit per 4 MiB of address space, in BSS) says which
+ * The segment map (one byte per 4 MiB of address space, in BSS) says which
  * addresses are hakmem segments, so free() can reject foreign pointers without
  * touching them.
  *
@@ -18,7 +18,7 @@
 
 #include "internal.h"
 
-_Atomic(uint64_t) hak_segment_map[HAK_SEGMAP_BITS / 64];
+_Atomic(uint8_t) hak_segment_map[HAK_SEGMAP_SIZE];
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak_segment_t *pool_abandoned; /* doubly linked by next/prev */
@@ -27,10 +27,8 @@ static size_t pool_cache_count;
 
 void hak_segment_map_set(hak_segment_t *seg, bool on) {
   uintptr_t i = (uintptr_t)seg >> HAK_SEGMENT_SHIFT;
-  if (i >= HAK_SEGMAP_BITS) hak_fatal("segment mapped above the 47-bit address space");
-  uint64_t bit = (uint64_t)1 << (i % 64);
-  if (on) atomic_fetch_or(&hak_segment_map[i / 64], bit);
-  else atomic_fetch_and(&hak_segment_map[i / 64], ~bit);
+  if (i >= HAK_SEGMAP_SIZE) hak_fatal("segment mapped above the 47-bit address space");
+  atomic_store(&hak_segment_map[i], on ? 1 : 0);
 }
 
 /* ---- mapping --------------------------------------------------------------- */

@@ -43,8 +43,9 @@
 #define HAK_MEDIUM_MAX ((size_t)64 << 10)
 #define HAK_LARGE_MAX ((size_t)512 << 10) /* above: a segment of its own */
 
-/* The segment header (struct + page array) occupies the start of page 0. */
-#define HAK_SEGMENT_HEADER_SIZE ((size_t)8 << 10)
+/* The segment header (page array + struct) occupies the start of page 0;
+ * a multiple of the OS page so page 0's blocks stay page-aligned. */
+#define HAK_SEGMENT_HEADER_SIZE ((size_t)12 << 10)
 
 #define HAK_OS_PAGE_SIZE ((size_t)4096)
 #define HAK_MIN_ALIGN 16
@@ -56,6 +57,8 @@
  * HAK_LARGE_MAX (worst internal waste 20%). Class 0 is unused. */
 #define HAK_CLASS_COUNT 57 /* 1 + 8 + 12*4 */
 #define HAK_CLASS_FULL HAK_CLASS_COUNT /* the queue index of full pages */
+#define HAK_SMALL_DIRECT_MAX 1024
+#define HAK_SMALL_DIRECT_COUNT (HAK_SMALL_DIRECT_MAX / 16 + 1)
 
 typedef enum hak_page_kind_e {
   HAK_PAGE_SMALL = 0,
@@ -116,7 +119,8 @@ typedef struct hak_page_s {
   struct hak_page_s *next, *prev;  /* in a heap queue */
   struct hak_page_s *xnext;        /* in segment->xpages */
   uint64_t free_since_ms;          /* when a dirty free page was freed (purge delay) */
-} hak_page_t;
+} __attribute__((aligned(128))) hak_page_t; /* a power of two: page lookup is a shift */
+_Static_assert(sizeof(hak_page_t) == 128, "hak_page_t should be 128 bytes");
 
 typedef struct hak_page_queue_s {
   hak_page_t *first, *last;
@@ -138,6 +142,8 @@ typedef struct hak_page_queue_s {
  *   - used_pages counts pages with in_use set; free_mask has bit i set iff
  *     page i is not in use. */
 struct hak_segment_s {
+  /* first, so that page i is at segment + i * sizeof(hak_page_t) */
+  hak_page_t pages[HAK_SEGMENT_PAGES_MAX];
   _Atomic(hak_heap_t *) owner;
   uint8_t page_shift;
   uint8_t kind; /* hak_page_kind_t */
@@ -154,8 +160,8 @@ struct hak_segment_s {
   hak_segment_t *next, *prev;         /* owner's all-segments list, or the abandoned pool / cache */
   hak_segment_t *avail_next, *avail_prev; /* owner->segments_avail[kind] */
   _Atomic(hak_page_t *) xpages; /* full pages that got remote frees since armed */
-  hak_page_t pages[HAK_SEGMENT_PAGES_MAX];
 };
+_Static_assert(sizeof(hak_segment_t) <= HAK_SEGMENT_HEADER_SIZE, "segment header too large");
 
 /* ---------------------------------------------------------------------------
  * Heaps
@@ -169,8 +175,11 @@ typedef struct hak_heap_stats_s {
 /* A thread heap. Owned by one thread; other threads only write
  * xpages_pending (a hint to scan segment->xpages lists).
  * pages_direct[c] is queues[c].first, or the static empty page when the queue
- * is empty, so the malloc fast path needs no NULL test. */
+ * is empty, so the malloc fast path needs no NULL test; pages_small is the
+ * same for requests up to 1 KiB, indexed by size in 16-byte steps, so the
+ * commonest sizes need no size-class computation. */
 struct hak_heap_s {
+  hak_page_t *pages_small[HAK_SMALL_DIRECT_COUNT]; /* by (size+15)/16 for size <= 1 KiB */
   hak_page_t *pages_direct[HAK_CLASS_COUNT];
   hak_page_queue_t queues[HAK_CLASS_COUNT + 1]; /* + the full queue */
   hak_segment_t *segments;                      /* all owned segments */
