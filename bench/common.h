@@ -62,7 +62,7 @@
 /* Valgrind/callgrind client requests: bench/run --callgrind counts only the
  * timed part (zeroed at bench_start, dumped at bench_stop). Natively they cost
  * a few instructions. */
-#if defined(__has_include)
+#if defined(__has_include) && !defined(BENCH_NO_CALLGRIND)
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
 #define BENCH_HAVE_CALLGRIND 1
@@ -197,8 +197,23 @@ static BENCH_UNUSED long rss_kb(void) {
   return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-/* Peak resident set of this process in KiB (getrusage ru_maxrss). */
+/* Peak resident set of this process in KiB: VmHWM from /proc/self/status.
+ * Not getrusage's ru_maxrss: Linux carries ru_maxrss across execve, so a
+ * workload started by a big parent (the python runner) would report at
+ * least the parent's RSS. VmHWM belongs to the address space made by exec. */
 static BENCH_UNUSED long peak_rss_kb(void) {
+  char buf[4096];
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n > 0) {
+      buf[n] = 0;
+      char *p = strstr(buf, "\nVmHWM:");
+      long kb;
+      if (p && sscanf(p + 7, " %ld", &kb) == 1) return kb;
+    }
+  }
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
   return ru.ru_maxrss;

@@ -2,7 +2,7 @@
  *
  * Allocator-induced false sharing (after Hoard's cache-thrash and
  * cache-scratch). THREADS threads (default: online CPUs) each repeat ITERS
- * times (default 1000000): malloc a SIZE-byte object (default 8), clear it,
+ * times (default 3000000): malloc a SIZE-byte object (default 8), clear it,
  * increment its bytes WRITES times in turn (default 50), check the counts,
  * free it. If the allocator hands objects on one cache line to different
  * threads, the writes ping-pong that line between cores.
@@ -47,9 +47,9 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-  bench_usage_check(argc, argv, "[THREADS ITERS WRITES SIZE MODE]   (default ncpu 1000000 50 8 active)");
+  bench_usage_check(argc, argv, "[THREADS ITERS WRITES SIZE MODE]   (default ncpu 3000000 50 8 active)");
   uint64_t threads = arg_u64(argc, argv, 1, (uint64_t)bench_ncpu(), "THREADS");
-  uint64_t iters = arg_u64(argc, argv, 2, 1000000, "ITERS");
+  uint64_t iters = arg_u64(argc, argv, 2, 3000000, "ITERS");
   uint64_t writes = arg_u64(argc, argv, 3, 50, "WRITES");
   uint64_t size = arg_u64(argc, argv, 4, 8, "SIZE");
   const char *mode = argc > 5 && strcmp(argv[5], "-") != 0 ? argv[5] : "active";

@@ -14,9 +14,9 @@
  * checked before free. ops = malloc + realloc + free calls. Reports peak RSS
  * and how many reallocs moved the block.
  */
-#include <math.h>
+#include "common.h" /* first: it defines _GNU_SOURCE */
 
-#include "common.h"
+#include <math.h>
 
 typedef struct {
   unsigned char *p;
@@ -86,8 +86,8 @@ static BENCH_NOINLINE void run(buf_t *bufs, uint64_t live, uint64_t steps, rng_t
 }
 
 int main(int argc, char **argv) {
-  bench_usage_check(argc, argv, "STEPS [LIVE SEED MIN MAX]   (default 6000 4 1 64k 64m)");
-  uint64_t steps = arg_u64(argc, argv, 1, 6000, "STEPS");
+  bench_usage_check(argc, argv, "STEPS [LIVE SEED MIN MAX]   (default 2000 4 1 64k 64m)");
+  uint64_t steps = arg_u64(argc, argv, 1, 2000, "STEPS");
   uint64_t live = arg_u64(argc, argv, 2, 4, "LIVE");
   uint64_t seed = arg_u64(argc, argv, 3, 1, "SEED");
   size_t min = (size_t)arg_u64(argc, argv, 4, 64 << 10, "MIN");

@@ -1,10 +1,10 @@
 /* larson [THREADS ROUNDS SLOTS OPS MIN MAX SEED]
  *
  * Server simulation after Larson & Krishnan. THREADS lanes (default: the
- * number of online CPUs) each own SLOTS blocks (default 1000). Every round a
+ * number of online CPUs) each own SLOTS blocks (default 10000). ROUNDS rounds (default 30). Every round a
  * new thread is started for each lane, inherits the lane's whole set of
  * blocks from the thread of the previous round, and replaces OPS random ones
- * (default 50000): check the old block and free it, malloc a block of random
+ * (default 1000000): check the old block and free it, malloc a block of random
  * size in [MIN, MAX] (default 16..512), write its ends. So most frees are of
  * blocks another (by now exited) thread allocated. ops = malloc + free calls
  * of all rounds (2 per replacement; the initial fill is not counted).
@@ -55,11 +55,11 @@ static void *lane_thread(void *arg) {
 
 int main(int argc, char **argv) {
   bench_usage_check(argc, argv,
-                    "[THREADS ROUNDS SLOTS OPS MIN MAX SEED]   (default ncpu 20 1000 50000 16 512 1)");
+                    "[THREADS ROUNDS SLOTS OPS MIN MAX SEED]   (default ncpu 30 10000 1000000 16 512 1)");
   uint64_t threads = arg_u64(argc, argv, 1, (uint64_t)bench_ncpu(), "THREADS");
-  uint64_t rounds = arg_u64(argc, argv, 2, 20, "ROUNDS");
-  uint64_t slots = arg_u64(argc, argv, 3, 1000, "SLOTS");
-  uint64_t ops = arg_u64(argc, argv, 4, 50000, "OPS");
+  uint64_t rounds = arg_u64(argc, argv, 2, 30, "ROUNDS");
+  uint64_t slots = arg_u64(argc, argv, 3, 10000, "SLOTS");
+  uint64_t ops = arg_u64(argc, argv, 4, 1000000, "OPS");
   uint64_t min = arg_u64(argc, argv, 5, 16, "MIN");
   uint64_t max = arg_u64(argc, argv, 6, 512, "MAX");
   uint64_t seed = arg_u64(argc, argv, 7, 1, "SEED");

@@ -7,7 +7,8 @@
  * an empty one gets a new block. The first and last bytes are written and, if
  * TOUCH is 1 (the default), one byte in every 4 KiB page, as a program using
  * the memory would (so an allocator that gives pages back pays the faults to
- * get them again). Checked before free. ops = CYCLES.
+ * get them again). Checked before free. ops = CYCLES (default 10000000 for
+ * mid, 500000 for big).
  */
 #include "common.h"
 
@@ -43,7 +44,9 @@ static BENCH_NOINLINE void run(slot_t *slots, uint64_t cycles, uint64_t ws, rng_
 }
 
 int main(int argc, char **argv) {
-  bench_usage_check(argc, argv, "MODE CYCLES WS SEED [TOUCH]   (MODE mid|big; default mid 2000000 200 1 1)");
+  bench_usage_check(argc, argv,
+                    "MODE CYCLES WS SEED [TOUCH]   (MODE mid|big; default CYCLES 10000000 for mid, "
+                    "500000 for big; WS 200; SEED 1; TOUCH 1)");
   const char *mode = argc > 1 ? argv[1] : "mid";
   uint64_t min, max;
   if (strcmp(mode, "mid") == 0) {
@@ -55,7 +58,7 @@ int main(int argc, char **argv) {
   } else {
     bench_die(BENCH_EXIT_USAGE, "MODE must be mid or big, not '%s'", mode);
   }
-  uint64_t cycles = arg_u64(argc, argv, 2, 2000000, "CYCLES");
+  uint64_t cycles = arg_u64(argc, argv, 2, strcmp(mode, "big") == 0 ? 500000 : 10000000, "CYCLES");
   uint64_t ws = arg_u64(argc, argv, 3, 200, "WS");
   uint64_t seed = arg_u64(argc, argv, 4, 1, "SEED");
   int touch = (int)arg_u64(argc, argv, 5, 1, "TOUCH");

@@ -35,8 +35,8 @@ static BENCH_NOINLINE uint64_t run(uint64_t ops, uint64_t depth, rng_t *rng, con
 }
 
 int main(int argc, char **argv) {
-  bench_usage_check(argc, argv, "OPS [DEPTH SEED MIN MAX]   (default 100000000 64 1 16 128)");
-  uint64_t ops = arg_u64(argc, argv, 1, 100000000, "OPS");
+  bench_usage_check(argc, argv, "OPS [DEPTH SEED MIN MAX]   (default 200000000 64 1 16 128)");
+  uint64_t ops = arg_u64(argc, argv, 1, 200000000, "OPS");
   uint64_t depth = arg_u64(argc, argv, 2, 64, "DEPTH");
   uint64_t seed = arg_u64(argc, argv, 3, 1, "SEED");
   uint64_t min = arg_u64(argc, argv, 4, 16, "MIN");
