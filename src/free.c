@@ -16,6 +16,9 @@
 
 void hak_invalid_pointer(const char *fn, const void *p) {
   hak_stat_add(invalid_frees, 1);
+  /* Before start-up nothing can be ours, and glibc has been seen freeing a
+   * pointer that was never malloc'ed during its own initialisation. */
+  if (atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2) return;
   if (hak_options.invalid == HAK_INVALID_IGNORE) return;
   char line[128], *q = line;
   const char *parts[] = {"hakmem: ", fn, "(): invalid pointer "};

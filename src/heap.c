@@ -13,10 +13,6 @@
 #include "internal.h"
 
 hak_tls hak_heap_t *hak_heap_tls = &hak_heap_empty;
-/* Set once this thread's heap was released at exit: a later allocation
- * (from another TLS destructor) makes a new heap, released again if glibc
- * runs the key destructors once more. */
-static hak_tls bool heap_thread_exited;
 
 hak_page_t hak_page_empty;
 hak_heap_t hak_heap_empty = {
@@ -80,7 +76,6 @@ hak_heap_t *hak_heap_init_thread(void) {
   /* keys below PTHREAD_KEY_2NDLEVEL_SIZE need no allocation; if glibc did
    * allocate here, the heap is already installed and serves it. */
   if (heap_key_ok) pthread_setspecific(heap_key, heap);
-  (void)heap_thread_exited;
   return heap;
 }
 
@@ -104,10 +99,14 @@ static void heap_free_empty_pages(hak_heap_t *heap) {
 void hak_heap_thread_done(void *arg) {
   hak_heap_t *heap = arg;
   if (heap == NULL || heap == &hak_heap_empty || !heap->live) return;
+  /* A later allocation by this thread (another TLS destructor) makes a new
+   * heap, released again if glibc runs the key destructors once more. */
   hak_heap_tls = &hak_heap_empty;
-  heap_thread_exited = true;
   atomic_store(&heap->xpages_pending, 0);
-  for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) hak_segment_process_xpages(heap, seg);
+  for (hak_segment_t *seg = heap->segments, *next; seg != NULL; seg = next) {
+    next = seg->next; /* processing may release seg */
+    hak_segment_process_xpages(heap, seg);
+  }
   heap_free_empty_pages(heap);
   hak_segment_abandon_all(heap);
   hak_stats_merge_heap(&heap->stats);
