@@ -10,11 +10,25 @@
 
 #include "internal.h"
 
-#define LARGE_CACHE_SLOTS 16
+#define LARGE_CACHE_SLOTS 64
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak_segment_t *large_cache[LARGE_CACHE_SLOTS];
+static uint64_t large_cache_age[LARGE_CACHE_SLOTS]; /* insertion order: evict the oldest */
+static uint64_t large_cache_clock;
 static size_t large_cache_bytes;
+
+/* Mapping sizes are rounded up to eighths of a power of two (at most 12.5%
+ * more address space, never touched unless used), so that freed mappings of
+ * nearby sizes serve each other from the cache. */
+static size_t mapping_size(size_t need) {
+  size_t step = (size_t)64 << 10;
+  if (need > ((size_t)1 << 20)) {
+    unsigned b = 63u - (unsigned)__builtin_clzl(need - 1);
+    step = (size_t)1 << (b - 3);
+  }
+  return hak_align_up(need, step);
+}
 
 /* Offset of the block in its segment for an alignment; the block must start
  * within the first HAK_SEGMENT_SIZE bytes for the mask lookup. */
@@ -61,8 +75,7 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   if (alignment <= HAK_SEGMENT_HEADER_SIZE) seg = cache_take(need);
   bool fresh = seg == NULL;
   if (fresh) {
-    /* round to 64 KiB so nearby sizes can share cached mappings */
-    seg = hak_segment_map_alloc(hak_align_up(need, (size_t)64 << 10), HAK_PAGE_HUGE, HAK_SEGMENT_SIZE);
+    seg = hak_segment_map_alloc(mapping_size(need), HAK_PAGE_HUGE, HAK_SEGMENT_SIZE);
     if (seg == NULL) { errno = ENOMEM; return NULL; }
   } else {
     hak_stat_add(large_cache_hits, 1);
@@ -82,21 +95,22 @@ void hak_large_free(hak_segment_t *seg) {
     hak_lock(&large_lock);
     int slot = -1;
     for (int i = 0; i < LARGE_CACHE_SLOTS && slot < 0; i++) if (large_cache[i] == NULL) slot = i;
-    /* make room: evict the largest entry (room is needed in bytes or slots) */
+    /* make room (in bytes or slots): evict the oldest entries */
     while (slot < 0 || large_cache_bytes + seg->size > limit) {
-      int big = -1;
+      int old = -1;
       for (int i = 0; i < LARGE_CACHE_SLOTS; i++)
-        if (large_cache[i] && (big < 0 || large_cache[i]->size > large_cache[big]->size)) big = i;
-      if (big < 0) break;
-      hak_segment_t *victim = large_cache[big];
-      large_cache[big] = NULL;
+        if (large_cache[i] && (old < 0 || large_cache_age[i] < large_cache_age[old])) old = i;
+      if (old < 0) break;
+      hak_segment_t *victim = large_cache[old];
+      large_cache[old] = NULL;
       large_cache_bytes -= victim->size;
       victim->next = evict;
       evict = victim;
-      slot = big;
+      slot = old;
     }
     if (slot >= 0 && large_cache_bytes + seg->size <= limit) {
       large_cache[slot] = seg;
+      large_cache_age[slot] = ++large_cache_clock;
       large_cache_bytes += seg->size;
       seg->is_zero = 0;
       seg = NULL;

@@ -247,14 +247,18 @@ hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) {
   return page;
 }
 
-static void page_purge(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *page) {
-  size_t n;
-  uint8_t *start = page_area(seg, page, &n);
-  hak_os_purge(start, n);
+static void page_mark_purged(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *page) {
   page->is_dirty = 0;
   page->is_zero = 1;
   seg->dirty_pages--;
   heap->dirty_pages--;
+}
+
+static void page_purge(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *page) {
+  size_t n;
+  uint8_t *start = page_area(seg, page, &n);
+  hak_os_purge(start, n);
+  page_mark_purged(heap, seg, page);
 }
 
 void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
@@ -293,13 +297,30 @@ void hak_segment_purge(hak_heap_t *heap, bool force) {
   uint64_t now = hak_clock_ms(), next = 0;
   for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
     if (seg->dirty_pages == 0) continue;
+    /* neighbouring pages go back in one madvise */
+    uint8_t *run = NULL;
+    size_t run_len = 0;
     for (uint32_t i = 0; i < seg->page_count; i++) {
       hak_page_t *page = &seg->pages[i];
-      if (page->in_use || !page->is_dirty) continue;
-      uint64_t due = page->free_since_ms + (uint64_t)(delay > 0 ? delay : 0);
-      if (force || due <= now) page_purge(heap, seg, page);
-      else if (next == 0 || due < next) next = due;
+      bool purge = false;
+      if (!page->in_use && page->is_dirty) {
+        uint64_t due = page->free_since_ms + (uint64_t)(delay > 0 ? delay : 0);
+        purge = force || due <= now;
+        if (!purge && (next == 0 || due < next)) next = due;
+      }
+      if (purge) {
+        size_t n;
+        uint8_t *start = page_area(seg, page, &n);
+        if (run != NULL && run + run_len == start) run_len += n;
+        else {
+          if (run != NULL) hak_os_purge(run, run_len);
+          run = start;
+          run_len = n;
+        }
+        page_mark_purged(heap, seg, page);
+      }
     }
+    if (run != NULL) hak_os_purge(run, run_len);
   }
   heap->next_purge_ms = next;
 }
