@@ -45,7 +45,8 @@ HAK_EXPORT void hak_free_sized(void *p, size_t size);
 HAK_EXPORT void hak_free_aligned_sized(void *p, size_t alignment, size_t size);
 
 /* alignment must be a power of two; otherwise NULL with errno = EINVAL.
- * Alignments up to 1 MiB (and beyond, for large blocks) are supported. */
+ * Any power of two is supported (alignments of 4 MiB and more get a mapping
+ * of their own). */
 HAK_EXPORT HAK_MALLOC_ATTR void *hak_aligned_alloc(size_t alignment, size_t size);
 /* Returns 0, EINVAL or ENOMEM; *out is written only on success. */
 HAK_EXPORT int hak_posix_memalign(void **out, size_t alignment, size_t size);

@@ -75,7 +75,8 @@ void *hak_realloc(void *p, size_t size) {
     hak_free_inline(p, "realloc");
     return NULL;
   }
-  if (!hak_segment_map_has(p)) {
+  hak_segment_t *seg = hak_segment_lookup(p);
+  if (seg == NULL) {
     hak_invalid_pointer("realloc", p);
     errno = EINVAL; /* only reached when told to ignore invalid pointers */
     return NULL;
@@ -84,7 +85,6 @@ void *hak_realloc(void *p, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  hak_segment_t *seg = hak_ptr_segment(p);
   if (seg->kind == HAK_PAGE_HUGE && p == seg->huge_block && size > HAK_LARGE_MAX) {
     void *q = hak_large_realloc(seg, p, size);
     if (q != NULL) return q;

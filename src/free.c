@@ -71,8 +71,7 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     return;
   }
   if (seg->kind == HAK_PAGE_HUGE) {
-    if (p == seg->huge_block || (page->has_aligned && p > (void *)seg->huge_block &&
-                                 (uint8_t *)p < seg->huge_block + page->block_size)) {
+    if (p == seg->huge_block) {
       hak_large_free(seg);
     } else {
       hak_invalid_pointer(fn, p);
@@ -104,12 +103,8 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
 /* usable size of p, with the same validation as free. */
 size_t hak_usable_size_checked(const void *p, const char *fn) {
   if (p == NULL) return 0;
-  if (!hak_segment_map_has(p)) {
-    hak_invalid_pointer(fn, p);
-    return 0;
-  }
-  hak_segment_t *seg = hak_ptr_segment(p);
-  if (seg->cookie != ((uintptr_t)seg ^ hak_secret)) {
+  hak_segment_t *seg = hak_segment_lookup(p);
+  if (seg == NULL) {
     hak_invalid_pointer(fn, p);
     return 0;
   }
@@ -124,11 +119,24 @@ size_t hak_usable_size_checked(const void *p, const char *fn) {
 }
 
 int hak_owns(const void *p) {
-  if (p == NULL || !hak_segment_map_has(p)) return 0;
-  hak_segment_t *seg = hak_ptr_segment(p);
-  hak_page_t *page = hak_segment_page_of(seg, p);
-  if (seg->kind == HAK_PAGE_HUGE) return (const uint8_t *)p >= seg->huge_block && (const uint8_t *)p < seg->huge_block + page->block_size;
-  return page_block_of(page, (void *)p) != NULL;
+  hak_segment_t *seg = p ? hak_segment_lookup(p) : NULL;
+  if (seg == NULL) return 0;
+  if (seg->kind == HAK_PAGE_HUGE) return p == seg->huge_block;
+  return page_block_of(hak_segment_page_of(seg, p), (void *)p) != NULL;
+}
+
+/* free of a pointer outside the first 4 MiB of every segment: NULL, a far
+ * aligned large block, or not ours. */
+void hak_free_unmapped(void *p, const char *fn) {
+  if (p == NULL) return;
+  hak_segment_t *seg = hak_segment_lookup(p);
+  if (seg != NULL && seg->kind == HAK_PAGE_HUGE && p == seg->huge_block) {
+    int saved = errno;
+    hak_large_free(seg);
+    errno = saved;
+    return;
+  }
+  hak_invalid_pointer(fn, p);
 }
 
 void hak_free(void *p) { hak_free_inline(p, "free"); }

@@ -55,6 +55,7 @@ void hak_init(void) {
   hak_secret = make_secret();
   hak_os_init(hak_secret);
   hak_options_init();
+  hak_stats_init();
   hak_heap_key_create();
   atomic_store_explicit(&hak_init_state, 2, memory_order_release);
   /* may allocate (glibc keeps fork handlers in a growable array): fine now */

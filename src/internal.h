@@ -53,11 +53,13 @@ extern hak_stats_atomic_t hak_stats hak_internal;
 #define hak_stat_sub(field, n) atomic_fetch_sub_explicit(&hak_stats.field, (uint64_t)(n), memory_order_relaxed)
 void hak_stat_add_peak(_Atomic(uint64_t) *cur, _Atomic(uint64_t) *peak, uint64_t n) hak_internal;
 void hak_stats_merge_heap(hak_heap_stats_t *s) hak_internal;
+void hak_stats_init(void) hak_internal;
 void hak_stats_at_exit(void) hak_internal;
 
 /* ---- os.c: the only file that calls the OS for memory -------------------- */
 void hak_os_init(uintptr_t secret) hak_internal;
 void *hak_os_alloc_aligned(size_t size, size_t alignment) hak_internal;
+void *hak_os_alloc_aligned_at(size_t size, size_t alignment, size_t offset) hak_internal;
 void hak_os_free(void *p, size_t size) hak_internal;
 void hak_os_purge(void *p, size_t size) hak_internal;
 void hak_os_no_thp(void *p, size_t size) hak_internal;
@@ -78,14 +80,17 @@ void hak_lock(pthread_mutex_t *m) hak_internal;
 
 /* ---- segment.c ---------------------------------------------------------- */
 /* One byte per 4 MiB of the 47-bit user address space (32 MiB of BSS,
- * touched only where segments live): non-zero iff a live segment starts there. */
+ * touched only where segments live): 1 where a live segment starts; k > 1
+ * where a block aligned to 4 MiB or more starts whose segment header is k-1
+ * segments lower (large.c); 0 elsewhere. */
 #define HAK_SEGMAP_SIZE ((size_t)1 << (47 - HAK_SEGMENT_SHIFT))
 extern _Atomic(uint8_t) hak_segment_map[HAK_SEGMAP_SIZE] hak_internal;
 hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) hak_internal;
 void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) hak_internal;
-hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t alignment) hak_internal;
+hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t alignment, size_t align_offset) hak_internal;
 void hak_segment_unmap(hak_segment_t *seg) hak_internal;
-void hak_segment_map_set(hak_segment_t *seg, bool on) hak_internal;
+void hak_segment_map_mark(const void *region, uint8_t value) hak_internal;
+hak_segment_t *hak_segment_lookup(const void *p) hak_internal;
 void hak_segment_abandon_all(hak_heap_t *heap) hak_internal;
 bool hak_segment_reclaim_for_free(hak_heap_t *heap, hak_segment_t *seg) hak_internal;
 void hak_segment_purge(hak_heap_t *heap, bool force) hak_internal;
@@ -132,6 +137,7 @@ void hak_large_atfork_child(void) hak_internal;
 /* ---- free.c ------------------------------------------------------------- */
 void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) hak_internal;
 void hak_invalid_pointer(const char *fn, const void *p) hak_internal;
+void hak_free_unmapped(void *p, const char *fn) hak_internal;
 size_t hak_usable_size_checked(const void *p, const char *fn) hak_internal;
 
 /* ---- alloc.c ------------------------------------------------------------ */
@@ -166,10 +172,11 @@ static inline hak_segment_t *hak_ptr_segment(const void *p) {
   return (hak_segment_t *)((uintptr_t)p & ~HAK_SEGMENT_MASK);
 }
 
-/* Is p inside the first 4 MiB of a live hakmem segment? Never touches p. */
+/* Is p inside the first 4 MiB of a live hakmem segment? Never touches p.
+ * (False for far-aligned large blocks too: hak_segment_lookup finds those.) */
 static inline bool hak_segment_map_has(const void *p) {
   uintptr_t i = (uintptr_t)p >> HAK_SEGMENT_SHIFT;
-  return i < HAK_SEGMAP_SIZE && atomic_load_explicit(&hak_segment_map[i], memory_order_relaxed) != 0;
+  return i < HAK_SEGMAP_SIZE && atomic_load_explicit(&hak_segment_map[i], memory_order_relaxed) == 1;
 }
 
 static inline hak_page_t *hak_segment_page_of(const hak_segment_t *seg, const void *p) {
@@ -229,7 +236,7 @@ static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
  * interior pointers, large blocks, full or emptied pages) is out of line. */
 static inline void hak_free_inline(void *p, const char *fn) {
   if (hak_unlikely(!hak_segment_map_has(p))) {
-    if (p != NULL) hak_invalid_pointer(fn, p);
+    hak_free_unmapped(p, fn);
     return;
   }
   hak_segment_t *seg = hak_ptr_segment(p);

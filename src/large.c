@@ -30,10 +30,18 @@ static size_t mapping_size(size_t need) {
   return hak_align_up(need, step);
 }
 
-/* Offset of the block in its segment for an alignment; the block must start
- * within the first HAK_SEGMENT_SIZE bytes for the mask lookup. */
+/* Offset of the block in its segment for an alignment. Up to 2 MiB the block
+ * starts within the segment's first 4 MiB, where masking finds the header.
+ * For 4 MiB and more ("far" blocks) it starts 4 MiB in, at an address the
+ * mapping is aligned for, and the segment map marks that 4 MiB region as
+ * "header one segment lower". */
 static size_t block_offset(size_t alignment) {
-  return alignment > HAK_SEGMENT_HEADER_SIZE ? alignment : HAK_SEGMENT_HEADER_SIZE;
+  if (alignment >= HAK_SEGMENT_SIZE) return HAK_SEGMENT_SIZE;
+  return hak_align_up(HAK_SEGMENT_HEADER_SIZE, alignment);
+}
+
+static bool is_far(const hak_segment_t *seg) {
+  return seg->huge_block >= (const uint8_t *)seg + HAK_SEGMENT_SIZE;
 }
 
 static void set_block(hak_segment_t *seg, uint8_t *block) {
@@ -65,8 +73,9 @@ static hak_segment_t *cache_take(size_t need) {
 
 void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   if (alignment < HAK_MIN_ALIGN) alignment = HAK_MIN_ALIGN;
+  if (size == 0) size = 1;
   size_t off = block_offset(alignment);
-  if (size > PTRDIFF_MAX || off >= HAK_SEGMENT_SIZE || size > SIZE_MAX - off - HAK_SEGMENT_SIZE) {
+  if (size > PTRDIFF_MAX || alignment > PTRDIFF_MAX || size > SIZE_MAX - off - alignment - HAK_SEGMENT_SIZE) {
     errno = ENOMEM;
     return NULL;
   }
@@ -75,7 +84,7 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   if (alignment <= HAK_SEGMENT_HEADER_SIZE) seg = cache_take(need);
   bool fresh = seg == NULL;
   if (fresh) {
-    seg = hak_segment_map_alloc(mapping_size(need), HAK_PAGE_HUGE, HAK_SEGMENT_SIZE);
+    seg = hak_segment_map_alloc(mapping_size(need), HAK_PAGE_HUGE, alignment, off == HAK_SEGMENT_SIZE ? off : 0);
     if (seg == NULL) { errno = ENOMEM; return NULL; }
   } else {
     hak_stat_add(large_cache_hits, 1);
@@ -84,6 +93,7 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   seg->pages[0].in_use = 1;
   seg->pages[0].used = 1;
   set_block(seg, (uint8_t *)seg + off);
+  if (is_far(seg)) hak_segment_map_mark(seg->huge_block, 2);
   if (zero && !fresh) memset(seg->huge_block, 0, size);
   return seg->huge_block;
 }
@@ -91,7 +101,7 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
 void hak_large_free(hak_segment_t *seg) {
   size_t limit = hak_options.large_cache_bytes;
   hak_segment_t *evict = NULL;
-  if (seg->size <= limit) {
+  if (seg->size <= limit && !is_far(seg)) {
     hak_lock(&large_lock);
     int slot = -1;
     for (int i = 0; i < LARGE_CACHE_SLOTS && slot < 0; i++) if (large_cache[i] == NULL) slot = i;
@@ -138,7 +148,7 @@ size_t hak_large_usable(const hak_segment_t *seg, const void *p) {
  * OS refused (the block is then unchanged). */
 void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) {
   size_t off = (size_t)((uint8_t *)p - (uint8_t *)seg);
-  if (size > PTRDIFF_MAX || size > SIZE_MAX - off - HAK_SEGMENT_SIZE) return NULL;
+  if (size > PTRDIFF_MAX || size > SIZE_MAX - off - HAK_SEGMENT_SIZE || is_far(seg)) return NULL;
   size_t usable = seg->pages[0].block_size;
   if (size <= usable && size >= usable / 2) return p;
   /* grow by at least 1/8 to make repeated small growth cheap */
@@ -149,16 +159,16 @@ void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) {
     set_block(seg, p);
     return p;
   }
-  hak_segment_map_set(seg, false);
+  hak_segment_map_mark(seg, 0);
   hak_segment_t *moved = hak_os_move_aligned(seg, seg->size, new_size, HAK_SEGMENT_SIZE);
   if (moved == NULL) {
-    hak_segment_map_set(seg, true);
+    hak_segment_map_mark(seg, 1);
     return NULL;
   }
   moved->size = new_size;
   moved->cookie = (uintptr_t)moved ^ hak_secret;
   set_block(moved, (uint8_t *)moved + off);
-  hak_segment_map_set(moved, true);
+  hak_segment_map_mark(moved, 1);
   return moved->huge_block;
 }
 

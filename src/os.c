@@ -53,18 +53,28 @@ void *hak_os_alloc_aligned(size_t size, size_t alignment) {
     }
   }
   /* 2. over-allocate and trim */
+  uint8_t *p = hak_os_alloc_aligned_at(size, alignment, 0);
+  if (p == NULL) return NULL;
+  /* aim later hints just past this mapping: most will then land aligned */
+  atomic_store_explicit(&os_hint, (uintptr_t)p + hak_align_up(size, alignment), memory_order_relaxed);
+  errno = saved;
+  return p;
+}
+
+/* A mapping p of size bytes with p + offset aligned to alignment (offset <=
+ * alignment): map more than needed and unmap both ends. */
+void *hak_os_alloc_aligned_at(size_t size, size_t alignment, size_t offset) {
+  int saved = errno;
   size_t over = size + alignment;
   if (over < size) { errno = ENOMEM; return NULL; }
   uint8_t *raw = mmap(NULL, over, PROT_READ | PROT_WRITE, HAK_MMAP_FLAGS, -1, 0);
   if (raw == MAP_FAILED) { errno = ENOMEM; return NULL; }
   hak_stat_add(os_mmap, 1);
-  uint8_t *p = (uint8_t *)hak_align_up((uintptr_t)raw, alignment);
+  uint8_t *p = (uint8_t *)hak_align_up((uintptr_t)raw + offset, alignment) - offset;
   size_t pre = (size_t)(p - raw), post = over - pre - size;
   os_unmap_raw(raw, pre);
   os_unmap_raw(p + size, post);
   hak_stat_add_peak(&hak_stats.mapped_bytes, &hak_stats.mapped_peak, size);
-  /* aim later hints just past this mapping: most will then land aligned */
-  atomic_store_explicit(&os_hint, (uintptr_t)p + hak_align_up(size, alignment), memory_order_relaxed);
   errno = saved;
   return p;
 }

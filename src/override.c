@@ -82,16 +82,18 @@ int __posix_memalign(void **out, size_t alignment, size_t size) HAK_ALIAS(posix_
  * Written in C with the Itanium-mangled names, so the library needs no
  * libstdc++. On failure operator new runs the program's new_handler and
  * throws std::bad_alloc, both reached through weak references (present in
- * every C++ program; this file is built with -fexceptions). */
+ * every C++ program; this file is built with -fexceptions). The nothrow forms
+ * return NULL without calling the handler: C cannot catch what a handler
+ * throws, and letting it escape a noexcept operator would terminate. */
 typedef void (*hak_new_handler_t)(void);
 extern hak_new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));
 extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
 
 static hak_noinline void *new_failed(size_t size, size_t alignment, bool nothrow) {
+  if (nothrow) return NULL;
   for (;;) {
     hak_new_handler_t handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
     if (handler == NULL) {
-      if (nothrow) return NULL;
       if (_ZSt17__throw_bad_allocv) _ZSt17__throw_bad_allocv();
       hak_fatal("operator new: out of memory");
     }

@@ -25,10 +25,21 @@ static hak_segment_t *pool_abandoned; /* doubly linked by next/prev */
 static hak_segment_t *pool_cache;     /* singly linked by next */
 static size_t pool_cache_count;
 
-void hak_segment_map_set(hak_segment_t *seg, bool on) {
-  uintptr_t i = (uintptr_t)seg >> HAK_SEGMENT_SHIFT;
+void hak_segment_map_mark(const void *region, uint8_t value) {
+  uintptr_t i = (uintptr_t)region >> HAK_SEGMENT_SHIFT;
   if (i >= HAK_SEGMAP_SIZE) hak_fatal("segment mapped above the 47-bit address space");
-  atomic_store(&hak_segment_map[i], on ? 1 : 0);
+  atomic_store(&hak_segment_map[i], value);
+}
+
+/* The segment of any pointer hakmem may have handed out, or NULL. */
+hak_segment_t *hak_segment_lookup(const void *p) {
+  uintptr_t i = (uintptr_t)p >> HAK_SEGMENT_SHIFT;
+  if (i >= HAK_SEGMAP_SIZE) return NULL;
+  uint8_t k = atomic_load_explicit(&hak_segment_map[i], memory_order_relaxed);
+  if (k == 0) return NULL;
+  hak_segment_t *seg = (hak_segment_t *)((uintptr_t)hak_ptr_segment(p) - (uintptr_t)(k - 1) * HAK_SEGMENT_SIZE);
+  if (seg->cookie != ((uintptr_t)seg ^ hak_secret)) return NULL;
+  return seg;
 }
 
 /* ---- mapping --------------------------------------------------------------- */
@@ -50,9 +61,10 @@ static void segment_layout(hak_segment_t *seg, hak_page_kind_t kind) {
   }
 }
 
-hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t alignment) {
+hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t alignment, size_t align_offset) {
   if (alignment < HAK_SEGMENT_SIZE) alignment = HAK_SEGMENT_SIZE;
-  hak_segment_t *seg = hak_os_alloc_aligned(size, alignment);
+  hak_segment_t *seg = align_offset ? hak_os_alloc_aligned_at(size, alignment, align_offset)
+                                    : hak_os_alloc_aligned(size, alignment);
   if (seg == NULL) return NULL;
   if (hak_options.no_thp) hak_os_no_thp(seg, size);
   /* fresh anonymous memory is zero: only non-zero fields are written */
@@ -61,13 +73,14 @@ hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t a
   seg->is_zero = 1;
   seg->cookie = (uintptr_t)seg ^ hak_secret;
   segment_layout(seg, kind);
-  hak_segment_map_set(seg, true);
+  hak_segment_map_mark(seg, 1);
   hak_stat_add_peak(&hak_stats.segments, &hak_stats.segments_peak, 1);
   return seg;
 }
 
 void hak_segment_unmap(hak_segment_t *seg) {
-  hak_segment_map_set(seg, false);
+  hak_segment_map_mark(seg, 0);
+  if (seg->kind == HAK_PAGE_HUGE && seg->huge_block >= (uint8_t *)seg + HAK_SEGMENT_SIZE) hak_segment_map_mark(seg->huge_block, 0);
   hak_stat_sub(segments, 1);
   hak_os_free(seg, seg->size);
 }
@@ -217,7 +230,7 @@ static hak_segment_t *segment_new(hak_heap_t *heap, hak_page_kind_t kind) {
   if (seg != NULL) {
     segment_layout(seg, kind);
   } else {
-    seg = hak_segment_map_alloc(HAK_SEGMENT_SIZE, kind, HAK_SEGMENT_SIZE);
+    seg = hak_segment_map_alloc(HAK_SEGMENT_SIZE, kind, HAK_SEGMENT_SIZE, 0);
     if (seg == NULL) return NULL;
   }
   atomic_store(&seg->owner, heap);

@@ -64,8 +64,18 @@ void hak_stats_print(int fd) {
   write_all(fd, buf, (size_t)(p - buf));
 }
 
+/* Many programs (coreutils among them) close stderr before exit handlers
+ * run: keep a copy of it, made at start-up, for the exit report. */
+static int stats_fd = 2;
+
+void hak_stats_init(void) {
+  if (!hak_options.stats) return;
+  int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+  if (fd >= 0) stats_fd = fd;
+}
+
 void hak_stats_at_exit(void) {
-  if (hak_options.stats) hak_stats_print(2);
+  if (hak_options.stats) hak_stats_print(stats_fd);
   if (hak_options.stats_file[0]) {
     int fd = open(hak_options.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd >= 0) {

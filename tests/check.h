@@ -91,9 +91,9 @@ static CHECK_UNUSED int check_exit(const char *name) {
 }
 
 /* ---- hakmem's extension API, found at run time ---- */
-static int (*hk_owns)(const void *);
-static void (*hk_stats_get)(hak_stats_t *);
-static void (*hk_collect)(void);
+static CHECK_UNUSED int (*hk_owns)(const void *);
+static CHECK_UNUSED void (*hk_stats_get)(hak_stats_t *);
+static CHECK_UNUSED void (*hk_collect)(void);
 
 /* Returns 1 if hakmem is loaded. Exits with failure if it is not, unless
  * HAKTEST_ALLOW_GLIBC=1. */

@@ -11,7 +11,9 @@
  * turns that into a failure instead of a hang. The last forks are done from a
  * worker thread instead of the main thread.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>

@@ -12,11 +12,14 @@
  * its pattern and frees it or keeps it: most frees are cross-thread, and
  * blocks outlive the thread (and the heap) that allocated them, since a round's
  * threads exit with blocks still in the slots, to be freed by the next round's
- * threads. Deterministic per SEED (up to thread interleaving).
+ * threads. Threads also call hak_collect() now and then. Deterministic per
+ * SEED (up to thread interleaving).
  *
  * Same source for the linked binary and the one run under LD_PRELOAD.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -178,6 +181,8 @@ static void *worker(void *arg) {
   REQUIRE(local);
   int nlocal = 0;
   for (long it = 0; it < ts->iters; it++) {
+    /* now and then give memory back while the other threads keep going */
+    if (hk_collect && rng_below(&rs, 5000) == 0) hk_collect();
     unsigned r = (unsigned)rng_below(&rs, 100);
     if (r < 45 || nlocal == 0) { /* allocate and keep */
       void *p = alloc_block(&rs);

@@ -1,0 +1,56 @@
+# tests/tests.mk — included by the top-level Makefile.
+#   make test                 build the library and every test program, run tests/run
+#   make test T='api fork'    run only the tests whose names start with these words
+#   make test-build           only build the test programs (into $(BUILD)/tests)
+# A test program that fails to compile or link does not stop the run: its
+# compiler output is kept in $(BUILD)/tests/NAME.buildlog and tests/run reports
+# the test as failed.
+
+TEST_DIR      := $(BUILD)/tests
+TEST_CFLAGS   := -std=gnu11 -O1 -g -Wall -Wextra -fno-builtin -D_GNU_SOURCE -pthread -Iinclude -Itests
+TEST_CXXFLAGS := -std=c++17 -faligned-new -O1 -g -Wall -Wextra -fno-builtin -pthread -Iinclude -Itests
+TEST_LINK     := -L$(BUILD) -lhakmem -Wl,-rpath,$(abspath $(BUILD)) -pthread -ldl
+TEST_NOLINK   := -pthread -ldl
+TEST_DEPS     := tests/check.h include/hakmem.h tests/tests.mk $(BUILD)/libhakmem.so
+
+TEST_MISUSE   := $(patsubst tests/misuse/%.c,$(TEST_DIR)/misuse/%,$(wildcard tests/misuse/*.c))
+TEST_PROGS    := $(addprefix $(TEST_DIR)/,api stress stress_preload fork churn prodcons purge firstcall \
+                   firstcall_preload dlopen cxx static) $(TEST_MISUSE)
+
+# $(call test_build,COMMAND): run COMMAND (which writes $@); on failure keep the log, no binary.
+define test_build
+	@mkdir -p $(dir $@)
+	@rm -f $@ $@.buildlog
+	@echo "  TESTCC  $@"
+	@if ! $(1) > $@.buildlog 2>&1; then echo "  build of $@ FAILED, see $@.buildlog"; rm -f $@; fi; \
+	 if [ -s $@.buildlog ]; then cat $@.buildlog; fi
+endef
+
+.PHONY: test test-build
+test-build: $(TEST_PROGS)
+
+test: lib test-build
+	BUILD=$(BUILD) CC="$(CC)" bash tests/run $(T)
+
+# linked with -lhakmem
+$(TEST_DIR)/api $(TEST_DIR)/stress $(TEST_DIR)/fork $(TEST_DIR)/churn $(TEST_DIR)/prodcons $(TEST_DIR)/purge \
+$(TEST_DIR)/firstcall: \
+    $(TEST_DIR)/%: tests/%.c $(TEST_DEPS)
+	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))
+
+# plain programs, run under LD_PRELOAD
+$(TEST_DIR)/stress_preload $(TEST_DIR)/firstcall_preload: $(TEST_DIR)/%_preload: tests/%.c $(TEST_DEPS)
+	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_NOLINK))
+
+# dlopens the library itself
+$(TEST_DIR)/dlopen: tests/dlopen.c $(TEST_DEPS)
+	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_NOLINK))
+
+$(TEST_DIR)/cxx: tests/cxx.cpp $(TEST_DEPS)
+	$(call test_build,$(CXX) $(TEST_CXXFLAGS) $< -o $@ $(TEST_LINK))
+
+$(TEST_DIR)/static: tests/static.c $(TEST_DEPS) $(BUILD)/libhakmem.a
+	$(call test_build,$(CC) $(TEST_CFLAGS) -static $< -o $@ $(BUILD)/libhakmem.a -lpthread)
+
+$(TEST_DIR)/misuse/%: tests/misuse/%.c tests/misuse/misuse.h $(TEST_DEPS)
+	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))
