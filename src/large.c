@@ -14,8 +14,7 @@
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
 static hak_segment_t *large_cache[LARGE_CACHE_SLOTS];
-static uint64_t large_cache_age[LARGE_CACHE_SLOTS]; /* insertion order: evict the oldest */
-static uint64_t large_cache_clock;
+static uint64_t large_cache_since[LARGE_CACHE_SLOTS]; /* insertion time (ms): evict the oldest */
 static size_t large_cache_bytes;
 
 /* Mapping sizes are rounded up to eighths of a power of two (at most 12.5%
@@ -98,18 +97,38 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   return seg->huge_block;
 }
 
+/* Entries unused for 10 purge delays go back to the OS (checked on every
+ * large free, so a program that stops using large blocks keeps none). */
+static hak_segment_t *cache_expire(uint64_t now, hak_segment_t *evict) {
+  long delay = hak_options.purge_delay_ms;
+  if (delay < 0) return evict;
+  uint64_t max_age = (uint64_t)delay * 10;
+  for (int i = 0; i < LARGE_CACHE_SLOTS; i++) {
+    hak_segment_t *s = large_cache[i];
+    if (s && now - large_cache_since[i] > max_age) {
+      large_cache[i] = NULL;
+      large_cache_bytes -= s->size;
+      s->next = evict;
+      evict = s;
+    }
+  }
+  return evict;
+}
+
 void hak_large_free(hak_segment_t *seg) {
   size_t limit = hak_options.large_cache_bytes;
   hak_segment_t *evict = NULL;
   if (seg->size <= limit && !is_far(seg)) {
+    uint64_t now = hak_clock_ms();
     hak_lock(&large_lock);
+    evict = cache_expire(now, evict);
     int slot = -1;
     for (int i = 0; i < LARGE_CACHE_SLOTS && slot < 0; i++) if (large_cache[i] == NULL) slot = i;
     /* make room (in bytes or slots): evict the oldest entries */
     while (slot < 0 || large_cache_bytes + seg->size > limit) {
       int old = -1;
       for (int i = 0; i < LARGE_CACHE_SLOTS; i++)
-        if (large_cache[i] && (old < 0 || large_cache_age[i] < large_cache_age[old])) old = i;
+        if (large_cache[i] && (old < 0 || large_cache_since[i] < large_cache_since[old])) old = i;
       if (old < 0) break;
       hak_segment_t *victim = large_cache[old];
       large_cache[old] = NULL;
@@ -120,7 +139,7 @@ void hak_large_free(hak_segment_t *seg) {
     }
     if (slot >= 0 && large_cache_bytes + seg->size <= limit) {
       large_cache[slot] = seg;
-      large_cache_age[slot] = ++large_cache_clock;
+      large_cache_since[slot] = now;
       large_cache_bytes += seg->size;
       seg->is_zero = 0;
       seg = NULL;
@@ -151,6 +170,21 @@ void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) {
   if (size > PTRDIFF_MAX || size > SIZE_MAX - off - HAK_SEGMENT_SIZE || is_far(seg)) return NULL;
   size_t usable = seg->pages[0].block_size;
   if (size <= usable && size >= usable / 2) return p;
+  if (size > usable) {
+    /* A cached mapping that fits is already resident: copying into it is
+     * cheaper than faulting in the fresh pages an mremap growth brings. */
+    size_t need = hak_align_up(HAK_SEGMENT_HEADER_SIZE + size, HAK_OS_PAGE_SIZE);
+    hak_segment_t *cached = cache_take(need);
+    if (cached != NULL) {
+      hak_stat_add(large_cache_hits, 1);
+      cached->pages[0].in_use = 1;
+      cached->pages[0].used = 1;
+      set_block(cached, (uint8_t *)cached + HAK_SEGMENT_HEADER_SIZE);
+      memcpy(cached->huge_block, p, usable);
+      hak_large_free(seg);
+      return cached->huge_block;
+    }
+  }
   /* grow by at least 1/8 to make repeated small growth cheap */
   size_t want = size > usable ? size + size / 8 : size;
   size_t new_size = hak_align_up(off + want, HAK_OS_PAGE_SIZE);

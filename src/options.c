@@ -15,7 +15,7 @@ hak_options_t hak_options = {
   .profile = "balanced",
   .purge_delay_ms = 100,
   .segment_cache = 4,
-  .large_cache_bytes = (size_t)32 << 20,
+  .large_cache_bytes = (size_t)64 << 20,
   .no_thp = false,
   .invalid = HAK_INVALID_ABORT,
 };
@@ -72,7 +72,7 @@ static void apply_profile(const char *name) {
     hak_options.profile = "speed";
     hak_options.purge_delay_ms = 1000;
     hak_options.segment_cache = 8;
-    hak_options.large_cache_bytes = (size_t)64 << 20;
+    hak_options.large_cache_bytes = (size_t)128 << 20;
   } else if (strcmp(name, "balanced") == 0) {
     hak_options.profile = "balanced";
   } else if (strcmp(name, "lean") == 0) {
