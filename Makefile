@@ -1,6 +1,8 @@
 # hakmem — build, test, install.
 #   make            build build/libhakmem.so and build/libhakmem.a
 #   make test       build and run the test suite (what .ci/run calls)
+#   make test-debug the core tests against a checked build (HAK_DEBUG=2: full
+#                   page/segment validation, plus UBSan) in build-debug/
 #   make bench      run the benchmark matrix (see docs/BENCHMARKS.md)
 #   make install PREFIX=/usr/local
 
@@ -20,7 +22,7 @@ LIB_SRCS := $(wildcard src/*.c)
 LIB_HDRS := $(wildcard src/*.h) include/hakmem.h
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
-.PHONY: all lib test bench install clean
+.PHONY: all lib test test-debug bench install clean
 all: lib
 lib: $(BUILD)/libhakmem.so $(BUILD)/libhakmem.a
 
@@ -32,7 +34,7 @@ $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) Makefile
 $(BUILD)/obj/override.o: LIBFLAGS += -fexceptions
 
 $(BUILD)/libhakmem.so: $(LIB_OBJS)
-	$(CC) -shared -o $@ $^ -Wl,-soname,libhakmem.so -Wl,-z,now -lpthread
+	$(CC) -shared -o $@ $^ -Wl,-soname,libhakmem.so -Wl,-z,now -lpthread $(EXTRA_LDFLAGS)
 
 $(BUILD)/libhakmem.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -49,8 +51,13 @@ install: lib hakmem.pc
 	sed 's|^HAKMEM_LIB_DEFAULT=.*|HAKMEM_LIB_DEFAULT=$(PREFIX)/lib/libhakmem.so|' hakmem > $(DESTDIR)$(PREFIX)/bin/hakmem
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/hakmem
 
+DEBUG_FLAGS := -DHAK_DEBUG=2 -fsanitize=undefined -fno-sanitize-recover=all
+test-debug:
+	$(MAKE) BUILD=build-debug EXTRA_CFLAGS="$(DEBUG_FLAGS)" EXTRA_LDFLAGS="-fsanitize=undefined" \
+	  test T="api stress fork churn prodcons purge firstcall dlopen cxx misuse-free_interior-abort"
+
 clean:
-	rm -rf $(BUILD) hakmem.pc
+	rm -rf $(BUILD) build-debug hakmem.pc
 
 -include tests/tests.mk
 -include bench/bench.mk

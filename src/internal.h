@@ -14,10 +14,17 @@
 #define hak_internal __attribute__((visibility("hidden")))
 #define hak_tls __thread __attribute__((tls_model("initial-exec")))
 
+/* Graduated checks: hak_assert is cheap (HAK_DEBUG >= 1), hak_assert_expensive
+ * walks whole pages and segments (HAK_DEBUG >= 2). Release builds have none. */
 #if HAK_DEBUG > 0
 #define hak_assert(c) ((c) ? (void)0 : hak_assert_fail(#c, __FILE__, __LINE__))
 #else
 #define hak_assert(c) ((void)0)
+#endif
+#if HAK_DEBUG > 1
+#define hak_assert_expensive(c) hak_assert(c)
+#else
+#define hak_assert_expensive(c) ((void)0)
 #endif
 
 /* ---- options.c ---------------------------------------------------------- */
@@ -96,6 +103,7 @@ bool hak_segment_reclaim_for_free(hak_heap_t *heap, hak_segment_t *seg) hak_inte
 void hak_segment_purge(hak_heap_t *heap, bool force) hak_internal;
 void hak_segment_cache_collect(void) hak_internal;
 void hak_segment_process_xpages(hak_heap_t *heap, hak_segment_t *seg) hak_internal;
+bool hak_segment_is_valid(const hak_segment_t *seg) hak_internal;
 void hak_segment_atfork_prepare(void) hak_internal;
 void hak_segment_atfork_parent(void) hak_internal;
 void hak_segment_atfork_child(void) hak_internal;
@@ -111,6 +119,7 @@ void hak_page_xpage_arrived(hak_heap_t *heap, hak_page_t *page) hak_internal;
 void hak_queue_remove(hak_heap_t *heap, size_t qidx, hak_page_t *page) hak_internal;
 void hak_queue_push_back(hak_heap_t *heap, size_t qidx, hak_page_t *page) hak_internal;
 size_t hak_class_block_size(size_t class_idx) hak_internal;
+bool hak_page_is_valid(const hak_page_t *page) hak_internal;
 
 /* ---- heap.c ------------------------------------------------------------- */
 extern hak_tls hak_heap_t *hak_heap_tls hak_internal;

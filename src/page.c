@@ -16,6 +16,23 @@ size_t hak_class_block_size(size_t c) {
   return ((size_t)128 << g) / 4 * (4 + k);
 }
 
+/* HAK_DEBUG >= 2: every block on the page's local lists lies on a block
+ * boundary of the carved area, and the counts add up. */
+bool hak_page_is_valid(const hak_page_t *page) {
+  if (!page->in_use || page->capacity > page->reserved || page->used > page->capacity) return false;
+  size_t listed = 0;
+  const hak_block_t *lists[2] = {page->free, page->local_free};
+  for (int l = 0; l < 2; l++) {
+    for (const hak_block_t *b = lists[l]; b != NULL; b = b->next) {
+      const uint8_t *p = (const uint8_t *)b;
+      if (p < page->start || (size_t)(p - page->start) % page->block_size != 0 ||
+          (size_t)(p - page->start) / page->block_size >= page->capacity || ++listed > page->capacity)
+        return false;
+    }
+  }
+  return listed + page->used == page->capacity;
+}
+
 /* ---- queues ---------------------------------------------------------------- */
 void hak_queue_remove(hak_heap_t *heap, size_t qidx, hak_page_t *page) {
   hak_page_queue_t *q = &heap->queues[qidx];
@@ -65,6 +82,7 @@ void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t ar
 
 /* Carve the next few never-used blocks into the (empty) free list. */
 static void page_extend(hak_heap_t *heap, hak_page_t *page) {
+  hak_assert(page->free == NULL && page->capacity < page->reserved);
   size_t bsize = page->block_size;
   size_t n = HAK_EXTEND_BYTES / bsize;
   if (n == 0) n = 1;
@@ -90,6 +108,7 @@ static size_t page_collect_remote(hak_page_t *page) {
   size_t n = 1;
   hak_block_t *tail = list;
   while (tail->next) { tail = tail->next; n++; }
+  hak_assert(page->used >= n);
   tail->next = page->free;
   page->free = list;
   page->free_is_zero = 0;
@@ -156,6 +175,8 @@ void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) {
  * of its class (so a block bouncing between malloc and free does not map and
  * unmap pages); else give it back to its segment. */
 void hak_page_retire(hak_heap_t *heap, hak_page_t *page) {
+  hak_assert(page->used == 0 && page->in_use);
+  hak_assert_expensive(hak_page_is_valid(page));
   if (page->in_full) hak_page_unfull(heap, page);
   hak_page_queue_t *q = &heap->queues[page->class_idx];
   if (q->first == page && page->next == NULL && hak_options.purge_delay_ms != 0) return;
@@ -217,6 +238,7 @@ static hak_page_t *heap_find_page(hak_heap_t *heap, size_t c) {
     if (page->free == NULL) hak_page_collect(page);
     if (page->free == NULL && page->capacity < page->reserved) page_extend(heap, page);
     if (page->free != NULL) {
+      hak_assert_expensive(hak_page_is_valid(page));
       if (page != heap->queues[c].first) {
         hak_queue_remove(heap, c, page);
         queue_push_front(heap, c, page);

@@ -42,6 +42,22 @@ hak_segment_t *hak_segment_lookup(const void *p) {
   return seg;
 }
 
+/* HAK_DEBUG >= 2: the page bookkeeping of a segment is consistent. */
+bool hak_segment_is_valid(const hak_segment_t *seg) {
+  if (seg->cookie != ((uintptr_t)seg ^ hak_secret) || seg->page_count == 0 || seg->page_count > HAK_SEGMENT_PAGES_MAX)
+    return false;
+  uint32_t in_use = 0, dirty = 0;
+  for (uint32_t i = 0; i < seg->page_count; i++) {
+    const hak_page_t *page = &seg->pages[i];
+    bool free_bit = (seg->free_mask >> i) & 1;
+    if (page->in_use == free_bit || page->page_index != i) return false;
+    in_use += page->in_use;
+    dirty += page->is_dirty;
+    if (page->in_use && page->is_dirty) return false;
+  }
+  return in_use == seg->used_pages && dirty == seg->dirty_pages;
+}
+
 /* ---- mapping --------------------------------------------------------------- */
 static void segment_layout(hak_segment_t *seg, hak_page_kind_t kind) {
   seg->kind = (uint8_t)kind;
@@ -133,6 +149,8 @@ static uint8_t *page_area(hak_segment_t *seg, hak_page_t *page, size_t *size) {
 
 /* An empty segment leaves its heap: into the cache, or back to the OS. */
 static void segment_release(hak_heap_t *heap, hak_segment_t *seg) {
+  hak_assert(seg->used_pages == 0);
+  hak_assert_expensive(hak_segment_is_valid(seg));
   if (heap) heap_remove_segment(heap, seg);
   atomic_store(&seg->owner, NULL);
   if (seg->size == HAK_SEGMENT_SIZE && hak_options.segment_cache > 0) {
@@ -198,6 +216,7 @@ static void segment_adopt(hak_heap_t *heap, hak_segment_t *seg) {
     if (seg->pages[i].in_use) hak_page_reclaim(heap, &seg->pages[i]);
   }
   if (--seg->used_pages == 0) segment_release(heap, seg);
+  else hak_assert_expensive(hak_segment_is_valid(seg));
 }
 
 /* Adopt up to a few abandoned segments; true once one has a free page of kind. */
@@ -245,8 +264,10 @@ hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) {
     if (seg == NULL) seg = segment_new(heap, kind);
     if (seg == NULL) return NULL;
   }
+  hak_assert(seg->free_mask != 0 && hak_segment_owner(seg) == heap);
   unsigned i = (unsigned)__builtin_ctzll(seg->free_mask);
   hak_page_t *page = &seg->pages[i];
+  hak_assert(!page->in_use);
   seg->free_mask &= ~((uint64_t)1 << i);
   seg->used_pages++;
   if (seg->free_mask == 0) avail_remove(heap, seg);
@@ -276,6 +297,7 @@ static void page_purge(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *page) {
 
 void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   hak_segment_t *seg = hak_ptr_segment(page);
+  hak_assert(page->in_use && page->used == 0 && hak_segment_owner(seg) == heap);
   page->in_use = 0;
   page->block_divisor = 0; /* no pointer is a block start of a free page */
   page->free = page->local_free = NULL;

@@ -50,7 +50,7 @@ $(TEST_DIR)/cxx: tests/cxx.cpp $(TEST_DEPS)
 	$(call test_build,$(CXX) $(TEST_CXXFLAGS) $< -o $@ $(TEST_LINK))
 
 $(TEST_DIR)/static: tests/static.c $(TEST_DEPS) $(BUILD)/libhakmem.a
-	$(call test_build,$(CC) $(TEST_CFLAGS) -static $< -o $@ $(BUILD)/libhakmem.a -lpthread)
+	$(call test_build,$(CC) $(TEST_CFLAGS) -static $< -o $@ $(BUILD)/libhakmem.a -lpthread $(EXTRA_LDFLAGS))
 
 $(TEST_DIR)/misuse/%: tests/misuse/%.c tests/misuse/misuse.h $(TEST_DEPS)
 	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))
