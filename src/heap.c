@@ -86,7 +86,7 @@ static void heap_free_empty_pages(hak_heap_t *heap) {
     while (page != NULL) {
       hak_page_t *next = page->next;
       hak_page_collect(page);
-      if (page->used == 0) {
+      if (page->used == page->bias) {
         hak_queue_remove(heap, q, page);
         hak_segment_page_free(heap, page);
       }

@@ -30,15 +30,38 @@ bool hak_page_is_valid(const hak_page_t *page) {
         return false;
     }
   }
-  return listed + page->used == page->capacity;
+  return listed + page->used - page->bias == page->capacity;
 }
 
 /* ---- queues ---------------------------------------------------------------- */
+static void page_set_bias(hak_page_t *page, bool on) {
+  if (page->bias == on) return;
+  page->bias = on;
+  if (on) page->used++;
+  else page->used--; /* may reach 0: the page stays queued and is reused first */
+}
+
+/* Keep the bias invariant of a class queue: only a page alone has it. The
+ * lean profile keeps no empty page, so it has no bias at all. */
+static void queue_fix_bias(hak_heap_t *heap, size_t qidx) {
+  if (qidx >= HAK_CLASS_COUNT || hak_options.purge_delay_ms == 0) return;
+  hak_page_queue_t *q = &heap->queues[qidx];
+  if (q->first == NULL) return;
+  if (q->first == q->last) {
+    page_set_bias(q->first, true);
+  } else { /* after a push, the page that was alone is at one end */
+    page_set_bias(q->first, false);
+    page_set_bias(q->last, false);
+  }
+}
+
 void hak_queue_remove(hak_heap_t *heap, size_t qidx, hak_page_t *page) {
   hak_page_queue_t *q = &heap->queues[qidx];
   if (page->prev) page->prev->next = page->next; else q->first = page->next;
   if (page->next) page->next->prev = page->prev; else q->last = page->prev;
   page->next = page->prev = NULL;
+  page_set_bias(page, false);
+  queue_fix_bias(heap, qidx);
   hak_heap_queue_set_direct(heap, qidx);
 }
 
@@ -48,6 +71,7 @@ void hak_queue_push_back(hak_heap_t *heap, size_t qidx, hak_page_t *page) {
   page->prev = q->last;
   if (q->last) q->last->next = page; else q->first = page;
   q->last = page;
+  queue_fix_bias(heap, qidx);
   hak_heap_queue_set_direct(heap, qidx);
 }
 
@@ -57,6 +81,7 @@ static void queue_push_front(hak_heap_t *heap, size_t qidx, hak_page_t *page) {
   page->next = q->first;
   if (q->first) q->first->prev = page; else q->last = page;
   q->first = page;
+  queue_fix_bias(heap, qidx);
   hak_heap_queue_set_direct(heap, qidx);
 }
 
@@ -66,6 +91,7 @@ void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t ar
   page->free = NULL;
   page->local_free = NULL;
   page->used = 0;
+  page->bias = 0;
   page->in_full = 0;
   page->has_aligned = 0;
   page->free_is_zero = 0;
@@ -171,15 +197,17 @@ void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) {
   hak_queue_push_back(heap, page->class_idx, page);
 }
 
-/* Every block of the page is free (used == 0). Keep it if it is the only page
- * of its class (so a block bouncing between malloc and free does not map and
- * unmap pages); else give it back to its segment. */
+/* Every block of the page is free (used == 0): give it back to its segment,
+ * unless it turns out to be alone in its class queue (then it has the bias and
+ * is kept, so a block bouncing between malloc and free does not map and unmap
+ * pages). */
 void hak_page_retire(hak_heap_t *heap, hak_page_t *page) {
   hak_assert(page->used == 0 && page->in_use);
   hak_assert_expensive(hak_page_is_valid(page));
-  if (page->in_full) hak_page_unfull(heap, page);
-  hak_page_queue_t *q = &heap->queues[page->class_idx];
-  if (q->first == page && page->next == NULL && hak_options.purge_delay_ms != 0) return;
+  if (page->in_full) {
+    hak_page_unfull(heap, page);
+    if (page->used != 0) return; /* alone: kept */
+  }
   hak_queue_remove(heap, page->class_idx, page);
   hak_segment_page_free(heap, page);
 }
@@ -187,6 +215,7 @@ void hak_page_retire(hak_heap_t *heap, hak_page_t *page) {
 /* A page of a segment this heap just adopted: rebuild its place in the heap. */
 void hak_page_reclaim(hak_heap_t *heap, hak_page_t *page) {
   page->next = page->prev = NULL;
+  page_set_bias(page, false); /* from the queue of the heap that abandoned it */
   page->in_full = 0;
   hak_page_collect(page);
   if (page->used == 0) {

@@ -302,6 +302,7 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   page->block_divisor = 0; /* no pointer is a block start of a free page */
   page->free = page->local_free = NULL;
   page->used = page->capacity = page->reserved = 0;
+  page->bias = 0;
   page->in_full = page->has_aligned = 0;
   seg->used_pages--;
   seg->free_mask |= (uint64_t)1 << page->page_index;

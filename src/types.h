@@ -93,6 +93,11 @@ typedef struct hak_segment_s hak_segment_t;
  *   - used = capacity - |free| - |local_free|; so blocks in xthread_free still
  *     count as used until the owner collects them;
  *   - used == 0 means every carved block is back: the page can be retired;
+ *   - bias: a page alone in its class queue holds one phantom block in
+ *     `used` (bias = 1), so freeing its last block does not leave the free
+ *     fast path: the last page of a class is kept anyway, and a program that
+ *     allocates and frees a few blocks in bursts would otherwise retire-check
+ *     it at every burst;
  *   - in_full: the page is in the heap's full queue; then it is armed
  *     (xthread_free == NOTIFY) or has remote frees, or the owner is moving it;
  *   - only the owning thread touches anything but xthread_free and xnext.
@@ -114,6 +119,7 @@ typedef struct hak_page_s {
   uint8_t in_use;          /* given to a size class (else free in its segment) */
   uint8_t is_zero;         /* memory past `capacity` is known to be zero */
   uint8_t is_dirty;        /* free in the segment and not yet purged */
+  uint8_t bias;            /* 1: alone in its class queue, and `used` counts a phantom block */
   uint8_t page_index;
   _Atomic(uintptr_t) xthread_free; /* remote frees: block list | HAK_XFREE_NOTIFY */
   struct hak_page_s *next, *prev;  /* in a heap queue */
