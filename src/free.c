@@ -90,8 +90,9 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     if (hak_segment_reclaim_for_free(heap, seg)) owner = heap;
   }
   if (owner == heap) {
-    block->next = page->local_free;
-    page->local_free = block;
+    block->next = page->free;
+    page->free = block;
+    page->free_is_zero = 0;
     if (--page->used == 0) hak_page_retire(heap, page);
     else if (page->in_full) hak_page_unfull(heap, page);
   } else {

@@ -240,7 +240,7 @@ static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
   return hak_malloc_generic(heap, size, zero);
 }
 
-/* free: a block of a page this thread owns goes on the page's local list;
+/* free: a block of a page this thread owns goes back on the page's free list;
  * everything else (NULL, foreign pointers, other threads' blocks, aligned
  * interior pointers, large blocks, full or emptied pages) is out of line. */
 static inline void hak_free_inline(void *p, const char *fn) {
@@ -252,8 +252,9 @@ static inline void hak_free_inline(void *p, const char *fn) {
   hak_page_t *page = hak_segment_page_of(seg, p);
   if (hak_likely(hak_segment_owner(seg) == hak_heap_tls && hak_page_is_block_start(page, p))) {
     hak_block_t *b = (hak_block_t *)p;
-    b->next = page->local_free;
-    page->local_free = b;
+    b->next = page->free;
+    page->free = b;
+    page->free_is_zero = 0;
     if (hak_unlikely(--page->used == 0)) hak_page_retire(hak_heap_tls, page);
     else if (hak_unlikely(page->in_full)) hak_page_unfull(hak_heap_tls, page);
     return;

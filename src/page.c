@@ -21,14 +21,11 @@ size_t hak_class_block_size(size_t c) {
 bool hak_page_is_valid(const hak_page_t *page) {
   if (!page->in_use || page->capacity > page->reserved || page->used > page->capacity) return false;
   size_t listed = 0;
-  const hak_block_t *lists[2] = {page->free, page->local_free};
-  for (int l = 0; l < 2; l++) {
-    for (const hak_block_t *b = lists[l]; b != NULL; b = b->next) {
-      const uint8_t *p = (const uint8_t *)b;
-      if (p < page->start || (size_t)(p - page->start) % page->block_size != 0 ||
-          (size_t)(p - page->start) / page->block_size >= page->capacity || ++listed > page->capacity)
-        return false;
-    }
+  for (const hak_block_t *b = page->free; b != NULL; b = b->next) {
+    const uint8_t *p = (const uint8_t *)b;
+    if (p < page->start || (size_t)(p - page->start) % page->block_size != 0 ||
+        (size_t)(p - page->start) / page->block_size >= page->capacity || ++listed > page->capacity)
+      return false;
   }
   return listed + page->used - page->bias == page->capacity;
 }
@@ -89,7 +86,6 @@ static void queue_push_front(hak_heap_t *heap, size_t qidx, hak_page_t *page) {
 void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t area) {
   size_t bsize = hak_class_block_size(class_idx);
   page->free = NULL;
-  page->local_free = NULL;
   page->used = 0;
   page->bias = 0;
   page->in_full = 0;
@@ -124,7 +120,7 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
 }
 
 /* Move blocks freed by other threads to `free`; returns how many. */
-static size_t page_collect_remote(hak_page_t *page) {
+size_t hak_page_collect(hak_page_t *page) {
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   if ((old & ~HAK_XFREE_BITS) == 0) return 0;
   while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, old & HAK_XFREE_QUEUED,
@@ -142,31 +138,7 @@ static size_t page_collect_remote(hak_page_t *page) {
   return n;
 }
 
-/* Gather local and remote frees into `free`. Returns 0 if nothing was
- * gained, else a positive count (not exact for the local list). */
-size_t hak_page_collect(hak_page_t *page) {
-  size_t n = 0;
-  if (page->local_free) {
-    if (page->free == NULL) {
-      /* the common case (the allocation slow path): O(1) */
-      page->free = page->local_free;
-      n = 1;
-    } else {
-      hak_block_t *list = page->local_free, *tail = list;
-      n++;
-      while (tail->next) { tail = tail->next; n++; }
-      tail->next = page->free;
-      page->free = list;
-    }
-    page->local_free = NULL;
-    page->free_is_zero = 0;
-  }
-  return n + page_collect_remote(page);
-}
-
-static bool page_has_free(const hak_page_t *page) {
-  return page->free != NULL || page->local_free != NULL;
-}
+static bool page_has_free(const hak_page_t *page) { return page->free != NULL; }
 
 /* The page ran out: park it in the full queue, armed, unless remote frees
  * raced in (then it is usable again and stays). Returns true if parked. */

@@ -300,7 +300,7 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   hak_assert(page->in_use && page->used == 0 && hak_segment_owner(seg) == heap);
   page->in_use = 0;
   page->block_divisor = 0; /* no pointer is a block start of a free page */
-  page->free = page->local_free = NULL;
+  page->free = NULL;
   page->used = page->capacity = page->reserved = 0;
   page->bias = 0;
   page->in_full = page->has_aligned = 0;

@@ -89,8 +89,8 @@ typedef struct hak_segment_s hak_segment_t;
 /* A page: blocks of one size class inside one segment.
  * Invariants (owner thread's view):
  *   - every block of the page is in exactly one of: handed out, `free`,
- *     `local_free`, `xthread_free`, or not yet carved (index >= capacity);
- *   - used = capacity - |free| - |local_free|; so blocks in xthread_free still
+ *     `xthread_free`, or not yet carved (index >= capacity);
+ *   - used = capacity - |free|; so blocks in xthread_free still
  *     count as used until the owner collects them;
  *   - used == 0 means every carved block is back: the page can be retired;
  *   - bias: a page alone in its class queue holds one phantom block in
@@ -103,9 +103,8 @@ typedef struct hak_segment_s hak_segment_t;
  *   - only the owning thread touches anything but xthread_free and xnext.
  * The first cache line holds what the malloc and free fast paths read. */
 typedef struct hak_page_s {
-  hak_block_t *free;       /* allocation pops here */
-  hak_block_t *local_free; /* frees by the owner push here */
-  uint32_t used;           /* blocks not on free or local_free */
+  hak_block_t *free;       /* allocation pops here, frees by the owner push here */
+  uint32_t used;           /* blocks not on free (+ bias) */
   uint8_t in_full;         /* in the heap's full queue */
   uint8_t has_aligned;     /* an interior pointer of an aligned allocation was handed out */
   uint8_t free_is_zero;    /* every block on `free` is zero beyond its link word */
