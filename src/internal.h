@@ -219,24 +219,26 @@ static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
  * The fast paths, inlined into every entry point (alloc.c, free.c, override.c)
  * ------------------------------------------------------------------------- */
 
+/* Take block b (page->free) off the page; zero its first size bytes if asked
+ * (only the link word when the free list is known to be fresh memory). */
+static inline void *hak_page_pop(hak_page_t *page, hak_block_t *b, size_t size, bool zero) {
+  page->free = b->next;
+  page->used++;
+  if (zero) {
+    if (page->free_is_zero) b->next = NULL;
+    else memset(b, 0, size);
+  }
+  return b;
+}
+
 /* malloc: pop the first free block of the class's current page. */
 static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
   hak_page_t *page;
   if (hak_likely(size <= HAK_SMALL_DIRECT_MAX)) page = heap->pages_small[(size + 15) >> 4];
   else if (hak_likely(size <= HAK_LARGE_MAX)) page = heap->pages_direct[hak_size_class(size)];
-  else page = &hak_page_empty;
-  {
-    hak_block_t *b = page->free;
-    if (hak_likely(b != NULL)) {
-      page->free = b->next;
-      page->used++;
-      if (zero) {
-        if (page->free_is_zero) b->next = NULL;
-        else memset(b, 0, size);
-      }
-      return b;
-    }
-  }
+  else page = &hak_page_empty; /* its free list is always empty */
+  hak_block_t *b = page->free;
+  if (hak_likely(b != NULL)) return hak_page_pop(page, b, size, zero);
   return hak_malloc_generic(heap, size, zero);
 }
 

@@ -278,12 +278,5 @@ void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
   size_t c = hak_size_class(size);
   hak_page_t *page = heap_find_page(heap, c);
   if (hak_unlikely(page == NULL)) { errno = ENOMEM; return NULL; }
-  hak_block_t *b = page->free;
-  page->free = b->next;
-  page->used++;
-  if (zero) {
-    if (page->free_is_zero) b->next = NULL;
-    else memset(b, 0, size);
-  }
-  return b;
+  return hak_page_pop(page, page->free, size, zero);
 }
