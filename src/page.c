@@ -16,10 +16,10 @@ size_t hak_class_block_size(size_t c) {
   return ((size_t)128 << g) / 4 * (4 + k);
 }
 
-/* HAK_DEBUG >= 2: every block on the page's local lists lies on a block
+/* HAK_DEBUG >= 2: every block on the page's free list lies on a block
  * boundary of the carved area, and the counts add up. */
 bool hak_page_is_valid(const hak_page_t *page) {
-  if (!page->in_use || page->capacity > page->reserved || page->used > page->capacity) return false;
+  if (!page->in_use || page->capacity > page->reserved || page->used > page->capacity + page->bias) return false;
   size_t listed = 0;
   for (const hak_block_t *b = page->free; b != NULL; b = b->next) {
     const uint8_t *p = (const uint8_t *)b;
