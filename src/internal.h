@@ -38,7 +38,6 @@ typedef struct hak_options_s {
   hak_invalid_mode_t invalid;
   bool stats;                /* print stats to stderr at exit */
   char stats_file[256];      /* append stats to this file at exit */
-  bool verbose;
 } hak_options_t;
 extern hak_options_t hak_options hak_internal;
 void hak_options_init(void) hak_internal;

@@ -118,5 +118,4 @@ void hak_options_init(void) {
     if (n > 0 && n < sizeof(hak_options.stats_file)) memcpy(hak_options.stats_file, v, n + 1);
     else warn_ignored("HAKMEM_STATS_FILE", v);
   }
-  if ((v = env_get("HAKMEM_VERBOSE")) != NULL && !parse_bool(v, &hak_options.verbose)) warn_ignored("HAKMEM_VERBOSE", v);
 }
