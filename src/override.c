@@ -11,7 +11,9 @@
 #include "internal.h"
 
 /* The aliases need not repeat the attributes glibc declares on their targets. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmissing-attributes"
+#endif
 #define HAK_ALIAS(fn) __attribute__((alias(#fn), visibility("default")))
 
 /* Declarations glibc 2.36's headers do not have. */
