@@ -15,6 +15,7 @@
 #include "internal.h"
 
 void hak_invalid_pointer(const char *fn, const void *p) {
+  int saved = errno; /* free preserves errno, even when it refuses a pointer */
   hak_stat_add(invalid_frees, 1);
   /* Before start-up nothing can be ours, and glibc has been seen freeing a
    * pointer that was never malloc'ed during its own initialisation. */
@@ -28,6 +29,7 @@ void hak_invalid_pointer(const char *fn, const void *p) {
   *q = 0;
   hak_write_stderr(line);
   if (hak_options.invalid == HAK_INVALID_ABORT) abort();
+  errno = saved;
 }
 
 static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block) {
@@ -90,11 +92,7 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     if (hak_segment_reclaim_for_free(heap, seg)) owner = heap;
   }
   if (owner == heap) {
-    block->next = page->free;
-    page->free = block;
-    page->free_is_zero = 0;
-    if (--page->used == 0) hak_page_retire(heap, page);
-    else if (page->in_full) hak_page_unfull(heap, page);
+    hak_page_free_local(heap, page, block);
   } else {
     free_remote(seg, page, block);
   }

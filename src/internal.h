@@ -241,6 +241,16 @@ static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
   return hak_malloc_generic(heap, size, zero);
 }
 
+/* A block of a page the calling thread owns goes back on the page's free list
+ * (the next block malloc hands out). */
+static inline void hak_page_free_local(hak_heap_t *heap, hak_page_t *page, hak_block_t *b) {
+  b->next = page->free;
+  page->free = b;
+  page->free_is_zero = 0;
+  if (hak_unlikely(--page->used == 0)) hak_page_retire(heap, page);
+  else if (hak_unlikely(page->in_full)) hak_page_unfull(heap, page);
+}
+
 /* free: a block of a page this thread owns goes back on the page's free list;
  * everything else (NULL, foreign pointers, other threads' blocks, aligned
  * interior pointers, large blocks, full or emptied pages) is out of line. */
@@ -252,12 +262,7 @@ static inline void hak_free_inline(void *p, const char *fn) {
   hak_segment_t *seg = hak_ptr_segment(p);
   hak_page_t *page = hak_segment_page_of(seg, p);
   if (hak_likely(hak_segment_owner(seg) == hak_heap_tls && hak_page_is_block_start(page, p))) {
-    hak_block_t *b = (hak_block_t *)p;
-    b->next = page->free;
-    page->free = b;
-    page->free_is_zero = 0;
-    if (hak_unlikely(--page->used == 0)) hak_page_retire(hak_heap_tls, page);
-    else if (hak_unlikely(page->in_full)) hak_page_unfull(hak_heap_tls, page);
+    hak_page_free_local(hak_heap_tls, page, (hak_block_t *)p);
     return;
   }
   hak_free_generic(seg, page, p, fn);
