@@ -85,7 +85,7 @@ void *hak_realloc(void *p, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (seg->kind == HAK_PAGE_HUGE && p == seg->huge_block && size > HAK_LARGE_MAX) {
+  if (seg->kind == HAK_PAGE_HUGE && hak_large_is_live(seg, p) && size > HAK_LARGE_MAX) {
     void *q = hak_large_realloc(seg, p, size);
     if (q != NULL) return q;
   }

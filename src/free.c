@@ -3,18 +3,42 @@
  * blocks, and blocks owned by another thread.
  *
  * Cross-thread free (free-list sharding): the block is pushed with a CAS on
- * its page's xthread_free list, which only the owner ever empties. When the
- * owner parked the page in its full queue it armed the page (xthread_free ==
- * NOTIFY); the remote thread that finds it armed first swaps NOTIFY for QUEUED,
- * pushes the page on its segment's xpages list and raises the owner heap's
- * xpages_pending flag, and only then pushes its block. Holding the block until
- * the page is queued keeps the page (and segment) alive while it is touched. */
+ * its page's xthread_free list, which only the owner ever empties.
+ *
+ * Notification. When the owner parks a page in its full queue it arms it
+ * (state ARMED, see types.h): the first remote free to find it armed swaps
+ * ARMED for PUSHING, reads the segment's owner, pushes the page on that
+ * heap's xpages list and sets LISTED — or, finding no owner (the thread
+ * exited and the segment is abandoned), sets ORPHAN — and only then pushes
+ * its block. The owner takes its whole xpages list at once and handles only
+ * the pages on it: O(notified pages).
+ *
+ * Why it is safe:
+ *   - A pinned page (PUSHING, LISTED, ORPHAN) is never given back to its
+ *     segment, so neither it nor its segment can be released while it is on
+ *     a list or a remote thread is busy with it; the remote thread's own block,
+ *     pushed last, keeps the page in use until then anyway.
+ *   - The owner can change only at thread exit (abandon) and at adoption. The
+ *     remote free sets PUSHING (seq_cst) before it reads the owner (seq_cst);
+ *     the exiting thread clears the owner (seq_cst) before it looks at its
+ *     pages' states (seq_cst) and waits for every PUSHING to end. In the
+ *     single total order of seq_cst operations, either the remote read sees
+ *     the cleared owner (ORPHAN), or the exiting thread sees PUSHING and waits,
+ *     then finds the page on its list (segment.c: hak_segment_abandon_all).
+ *     Adoption is the mirror image (segment_adopt). This holds under the C11
+ *     model, not only on x86.
+ *   - The list push is a release CAS and the owner takes the list with an
+ *     acquire exchange: the page's xnext link is visible to the owner. A
+ *     relaxed peek at the list head is only a hint; a page is never lost
+ *     because the list persists until taken. */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "internal.h"
 
-void hak_invalid_pointer(const char *fn, const void *p) {
+/* One line "hakmem: FN: WHAT 0x..." then, by HAKMEM_INVALID_FREE, abort (the
+ * default), go on, or stay silent; the call is refused in every case. */
+static void bad_free(const char *fn, const char *what, const void *p) {
   int saved = errno; /* free preserves errno, even when it refuses a pointer */
   hak_stat_add(invalid_frees, 1);
   /* Before start-up nothing can be ours, and glibc has been seen freeing a
@@ -22,8 +46,8 @@ void hak_invalid_pointer(const char *fn, const void *p) {
   if (atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2) return;
   if (hak_options.invalid == HAK_INVALID_IGNORE) return;
   char line[128], *q = line;
-  const char *parts[] = {"hakmem: ", fn, "(): invalid pointer "};
-  for (size_t i = 0; i < 3; i++) { size_t n = strlen(parts[i]); memcpy(q, parts[i], n); q += n; }
+  const char *parts[] = {"hakmem: ", fn, "(): ", what, " "};
+  for (size_t i = 0; i < 5; i++) { size_t n = strlen(parts[i]); memcpy(q, parts[i], n); q += n; }
   q = hak_fmt_hex(q, (uintptr_t)p);
   *q++ = '\n';
   *q = 0;
@@ -32,23 +56,42 @@ void hak_invalid_pointer(const char *fn, const void *p) {
   errno = saved;
 }
 
-static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block) {
+void hak_invalid_pointer(const char *fn, const void *p) { bad_free(fn, "invalid pointer", p); }
+void hak_double_free(const char *fn, const void *p) { bad_free(fn, "double free", p); }
+
+/* The remote thread that consumed ARMED tells the page's owner (see above). */
+static void notify_owner(hak_segment_t *seg, hak_page_t *page) {
+  hak_heap_t *owner = atomic_load(&seg->owner); /* seq_cst: after PUSHING */
+  if (owner == NULL) {
+    hak_page_set_xstate(page, HAK_XFREE_PUSHING, HAK_XFREE_ORPHAN);
+    return;
+  }
+  hak_page_t *head = atomic_load_explicit(&owner->xpages, memory_order_relaxed);
+  do {
+    page->xnext = head;
+  } while (!atomic_compare_exchange_weak_explicit(&owner->xpages, &head, page, memory_order_release,
+                                                  memory_order_relaxed));
+  hak_page_set_xstate(page, HAK_XFREE_PUSHING, HAK_XFREE_LISTED);
+}
+
+static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block, const char *fn) {
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   for (;;) {
-    if (old == HAK_XFREE_NOTIFY) {
-      if (atomic_compare_exchange_weak(&page->xthread_free, &old, HAK_XFREE_QUEUED)) {
-        hak_page_t *head = atomic_load_explicit(&seg->xpages, memory_order_relaxed);
-        do {
-          page->xnext = head;
-        } while (!atomic_compare_exchange_weak(&seg->xpages, &head, page));
-        hak_heap_t *owner = atomic_load(&seg->owner);
-        if (owner != NULL) atomic_store(&owner->xpages_pending, 1);
+    uintptr_t state = old & HAK_XFREE_STATE;
+    if (state == HAK_XFREE_ARMED) {
+      if (atomic_compare_exchange_weak(&page->xthread_free, &old, (old & ~HAK_XFREE_STATE) | HAK_XFREE_PUSHING)) {
+        notify_owner(seg, page);
         old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
       }
       continue;
     }
-    block->next = (hak_block_t *)(old & ~HAK_XFREE_BITS);
-    if (atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)block | (old & HAK_XFREE_QUEUED),
+    hak_block_t *head = (hak_block_t *)(old & ~HAK_XFREE_STATE);
+    if (hak_unlikely(head == block)) { /* freed twice in a row: refused */
+      hak_double_free(fn, block);
+      return;
+    }
+    block->next = head;
+    if (atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)block | state,
                                               memory_order_release, memory_order_relaxed))
       return;
   }
@@ -59,26 +102,23 @@ static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block
 static void *page_block_of(hak_page_t *page, void *p) {
   if (!page->in_use || (uint8_t *)p < page->start) return NULL;
   size_t off = (size_t)((uint8_t *)p - page->start);
-  size_t idx = off / page->block_size;
-  if (idx >= page->capacity) return NULL;
+  if (off >= page->carved) return NULL;
+  /* off / block_size by the reciprocal (exact: off * block_size < 2^64) */
+  size_t idx = (size_t)(((unsigned __int128)off * page->block_divisor) >> 64);
   uint8_t *b = page->start + idx * page->block_size;
   if (b != (uint8_t *)p && !page->has_aligned) return NULL;
   return b;
 }
 
+/* Nothing here makes a system call that can fail on a valid pointer, and
+ * os.c preserves errno in any case: free leaves errno alone. */
 void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) {
-  int saved = errno;
   if (hak_unlikely(seg->cookie != ((uintptr_t)seg ^ hak_secret))) {
     hak_invalid_pointer(fn, p);
     return;
   }
   if (seg->kind == HAK_PAGE_HUGE) {
-    if (p == seg->huge_block) {
-      hak_large_free(seg);
-    } else {
-      hak_invalid_pointer(fn, p);
-    }
-    errno = saved;
+    hak_large_free_checked(seg, p, fn);
     return;
   }
   hak_block_t *block = page_block_of(page, p);
@@ -91,12 +131,8 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
   if (owner == NULL && seg->abandoned && heap != &hak_heap_empty) {
     if (hak_segment_reclaim_for_free(heap, seg)) owner = heap;
   }
-  if (owner == heap) {
-    hak_page_free_local(heap, page, block);
-  } else {
-    free_remote(seg, page, block);
-  }
-  errno = saved;
+  if (owner == heap) hak_page_free_local(heap, page, block, fn);
+  else free_remote(seg, page, block, fn);
 }
 
 /* usable size of p, with the same validation as free. */
@@ -120,7 +156,7 @@ size_t hak_usable_size_checked(const void *p, const char *fn) {
 int hak_owns(const void *p) {
   hak_segment_t *seg = p ? hak_segment_lookup(p) : NULL;
   if (seg == NULL) return 0;
-  if (seg->kind == HAK_PAGE_HUGE) return p == seg->huge_block;
+  if (seg->kind == HAK_PAGE_HUGE) return hak_large_is_live(seg, p);
   return page_block_of(hak_segment_page_of(seg, p), (void *)p) != NULL;
 }
 
@@ -129,13 +165,8 @@ int hak_owns(const void *p) {
 void hak_free_unmapped(void *p, const char *fn) {
   if (p == NULL) return;
   hak_segment_t *seg = hak_segment_lookup(p);
-  if (seg != NULL && seg->kind == HAK_PAGE_HUGE && p == seg->huge_block) {
-    int saved = errno;
-    hak_large_free(seg);
-    errno = saved;
-    return;
-  }
-  hak_invalid_pointer(fn, p);
+  if (seg != NULL && seg->kind == HAK_PAGE_HUGE) hak_large_free_checked(seg, p, fn);
+  else hak_invalid_pointer(fn, p);
 }
 
 void hak_free(void *p) { hak_free_inline(p, "free"); }

@@ -6,8 +6,10 @@
  * therefore takes the slow path, which creates the thread's heap. A thread
  * that never allocates never gets a heap; its frees are remote frees.
  *
- * Heap records are never unmapped, only recycled: a remote thread may still
- * set xpages_pending on a record whose thread has gone, harmlessly. */
+ * Heap records are never unmapped, only recycled. A record goes back to the
+ * pool with an empty xpages list, and no remote thread can push on it
+ * afterwards: hak_segment_abandon_all waits out every notification that
+ * read the old owner. */
 #include <errno.h>
 
 #include "internal.h"
@@ -86,7 +88,7 @@ static void heap_free_empty_pages(hak_heap_t *heap) {
     while (page != NULL) {
       hak_page_t *next = page->next;
       hak_page_collect(page);
-      if (page->used == page->bias) {
+      if (page->used == page->bias && !hak_page_is_pinned(page)) {
         hak_queue_remove(heap, q, page);
         hak_segment_page_free(heap, page);
       }
@@ -102,11 +104,7 @@ void hak_heap_thread_done(void *arg) {
   /* A later allocation by this thread (another TLS destructor) makes a new
    * heap, released again if glibc runs the key destructors once more. */
   hak_heap_tls = &hak_heap_empty;
-  atomic_store(&heap->xpages_pending, 0);
-  for (hak_segment_t *seg = heap->segments, *next; seg != NULL; seg = next) {
-    next = seg->next; /* processing may release seg */
-    hak_segment_process_xpages(heap, seg);
-  }
+  hak_page_process_xpages(heap);
   heap_free_empty_pages(heap);
   hak_segment_abandon_all(heap);
   hak_stats_merge_heap(&heap->stats);
@@ -121,10 +119,7 @@ void hak_heap_thread_done(void *arg) {
 /* hak_collect for the calling thread: free empty pages, purge free memory. */
 void hak_heap_collect(hak_heap_t *heap) {
   if (heap == &hak_heap_empty) return;
-  for (hak_segment_t *seg = heap->segments, *next; seg != NULL; seg = next) {
-    next = seg->next;
-    hak_segment_process_xpages(heap, seg);
-  }
+  hak_page_process_xpages(heap);
   heap_free_empty_pages(heap);
   hak_segment_purge(heap, true);
 }

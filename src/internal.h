@@ -76,6 +76,7 @@ void hak_write_stderr(const char *s) hak_internal;
 char *hak_fmt_hex(char *buf, uintptr_t v) hak_internal; /* returns end */
 char *hak_fmt_u64(char *buf, uint64_t v) hak_internal;
 _Noreturn void hak_fatal(const char *msg) hak_internal;
+_Noreturn void hak_fatal_at(const char *msg, const void *p) hak_internal; /* "msg 0x<p>" */
 _Noreturn void hak_assert_fail(const char *expr, const char *file, int line) hak_internal;
 
 /* ---- init.c ------------------------------------------------------------- */
@@ -101,7 +102,6 @@ void hak_segment_abandon_all(hak_heap_t *heap) hak_internal;
 bool hak_segment_reclaim_for_free(hak_heap_t *heap, hak_segment_t *seg) hak_internal;
 void hak_segment_purge(hak_heap_t *heap, bool force) hak_internal;
 void hak_segment_cache_collect(void) hak_internal;
-void hak_segment_process_xpages(hak_heap_t *heap, hak_segment_t *seg) hak_internal;
 bool hak_segment_is_valid(const hak_segment_t *seg) hak_internal;
 void hak_segment_atfork_prepare(void) hak_internal;
 void hak_segment_atfork_parent(void) hak_internal;
@@ -114,7 +114,9 @@ size_t hak_page_collect(hak_page_t *page) hak_internal;
 void hak_page_retire(hak_heap_t *heap, hak_page_t *page) hak_internal;
 void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) hak_internal;
 void hak_page_reclaim(hak_heap_t *heap, hak_page_t *page) hak_internal;
-void hak_page_xpage_arrived(hak_heap_t *heap, hak_page_t *page) hak_internal;
+void hak_page_process_xpages(hak_heap_t *heap) hak_internal;
+uintptr_t hak_page_wait_pushed(hak_page_t *page) hak_internal;
+void hak_page_set_xstate(hak_page_t *page, uintptr_t from, uintptr_t to) hak_internal;
 void hak_queue_remove(hak_heap_t *heap, size_t qidx, hak_page_t *page) hak_internal;
 void hak_queue_push_back(hak_heap_t *heap, size_t qidx, hak_page_t *page) hak_internal;
 size_t hak_class_block_size(size_t class_idx) hak_internal;
@@ -135,6 +137,8 @@ void hak_heap_atfork_child(void) hak_internal;
 /* ---- large.c: blocks above HAK_LARGE_MAX ---------------------------------- */
 void *hak_large_alloc(size_t size, size_t alignment, bool zero) hak_internal;
 void hak_large_free(hak_segment_t *seg) hak_internal;
+void hak_large_free_checked(hak_segment_t *seg, void *p, const char *fn) hak_internal;
+bool hak_large_is_live(const hak_segment_t *seg, const void *p) hak_internal;
 void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) hak_internal;
 size_t hak_large_usable(const hak_segment_t *seg, const void *p) hak_internal;
 void hak_large_cache_collect(void) hak_internal;
@@ -145,6 +149,7 @@ void hak_large_atfork_child(void) hak_internal;
 /* ---- free.c ------------------------------------------------------------- */
 void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) hak_internal;
 void hak_invalid_pointer(const char *fn, const void *p) hak_internal;
+void hak_double_free(const char *fn, const void *p) hak_internal;
 void hak_free_unmapped(void *p, const char *fn) hak_internal;
 size_t hak_usable_size_checked(const void *p, const char *fn) hak_internal;
 
@@ -192,10 +197,19 @@ static inline hak_page_t *hak_segment_page_of(const hak_segment_t *seg, const vo
   return (hak_page_t *)seg + idx;
 }
 
-/* Does p start a block of page (as opposed to pointing inside one)? */
+/* Does p start a block the page has carved (as opposed to pointing inside
+ * one, before the first, or past the last carved one)? An address below
+ * start wraps to a huge offset; a page not in use has carved == 0. */
 static inline bool hak_page_is_block_start(const hak_page_t *page, const void *p) {
   uint64_t off = (uint64_t)((const uint8_t *)p - page->start);
-  return off * page->block_divisor < page->block_divisor && (const uint8_t *)p >= page->start;
+  return off < page->carved && off * page->block_divisor < page->block_divisor;
+}
+
+/* Is a remote thread's notification of this page under way (see types.h)?
+ * Then the page must not be given back to its segment. */
+static inline bool hak_page_is_pinned(const hak_page_t *page) {
+  uintptr_t state = atomic_load_explicit(&((hak_page_t *)page)->xthread_free, memory_order_relaxed) & HAK_XFREE_STATE;
+  return state >= HAK_XFREE_PUSHING;
 }
 
 static inline hak_heap_t *hak_segment_owner(const hak_segment_t *seg) {
@@ -242,8 +256,14 @@ static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
 }
 
 /* A block of a page the calling thread owns goes back on the page's free list
- * (the next block malloc hands out). */
-static inline void hak_page_free_local(hak_heap_t *heap, hak_page_t *page, hak_block_t *b) {
+ * (the next block malloc hands out). A block that is already the head of that
+ * list is being freed twice: refused (one compare; secure mode, planned, will
+ * catch the rest). */
+static inline void hak_page_free_local(hak_heap_t *heap, hak_page_t *page, hak_block_t *b, const char *fn) {
+  if (hak_unlikely(b == page->free)) {
+    hak_double_free(fn, b);
+    return;
+  }
   b->next = page->free;
   page->free = b;
   page->free_is_zero = 0;
@@ -262,7 +282,7 @@ static inline void hak_free_inline(void *p, const char *fn) {
   hak_segment_t *seg = hak_ptr_segment(p);
   hak_page_t *page = hak_segment_page_of(seg, p);
   if (hak_likely(hak_segment_owner(seg) == hak_heap_tls && hak_page_is_block_start(page, p))) {
-    hak_page_free_local(hak_heap_tls, page, (hak_block_t *)p);
+    hak_page_free_local(hak_heap_tls, page, (hak_block_t *)p, fn);
     return;
   }
   hak_free_generic(seg, page, p, fn);

@@ -115,8 +115,30 @@ static hak_segment_t *cache_expire(uint64_t now, hak_segment_t *evict) {
   return evict;
 }
 
+/* Is p the block of this huge segment, handed out and not freed since? */
+bool hak_large_is_live(const hak_segment_t *seg, const void *p) {
+  return p == seg->huge_block && __atomic_load_n(&seg->pages[0].in_use, __ATOMIC_RELAXED);
+}
+
+/* free() of a pointer into a huge segment. A freed block stays recognisable
+ * while its mapping sits in the reuse cache (in_use == 0): freeing it again is
+ * a double free, refused like any invalid pointer. The exchange makes two
+ * threads freeing the same block at once see one free and one double free. */
+void hak_large_free_checked(hak_segment_t *seg, void *p, const char *fn) {
+  if (p != seg->huge_block) {
+    hak_invalid_pointer(fn, p);
+    return;
+  }
+  if (!__atomic_exchange_n(&seg->pages[0].in_use, 0, __ATOMIC_ACQ_REL)) {
+    hak_double_free(fn, p);
+    return;
+  }
+  hak_large_free(seg);
+}
+
 void hak_large_free(hak_segment_t *seg) {
   size_t limit = hak_options.large_cache_bytes;
+  seg->pages[0].in_use = 0;
   hak_segment_t *evict = NULL;
   if (seg->size <= limit && !is_far(seg)) {
     uint64_t now = hak_clock_ms();
@@ -156,7 +178,7 @@ void hak_large_free(hak_segment_t *seg) {
 
 size_t hak_large_usable(const hak_segment_t *seg, const void *p) {
   const uint8_t *end = seg->huge_block + seg->pages[0].block_size;
-  if ((const uint8_t *)p < seg->huge_block || (const uint8_t *)p >= end) {
+  if ((const uint8_t *)p < seg->huge_block || (const uint8_t *)p >= end || !seg->pages[0].in_use) {
     hak_invalid_pointer("malloc_usable_size", p);
     return 0;
   }

@@ -28,8 +28,10 @@ void hak_os_init(uintptr_t secret) {
 
 static void os_unmap_raw(void *p, size_t size) {
   if (size == 0) return;
+  int saved = errno;
   hak_stat_add(os_munmap, 1);
   if (munmap(p, size) != 0) hak_write_stderr("hakmem: warning: munmap failed\n");
+  errno = saved;
 }
 
 void *hak_os_alloc_aligned(size_t size, size_t alignment) {
@@ -190,6 +192,22 @@ _Noreturn void hak_fatal(const char *msg) {
   hak_write_stderr("hakmem: fatal: ");
   hak_write_stderr(msg);
   hak_write_stderr("\n");
+  abort();
+}
+
+_Noreturn void hak_fatal_at(const char *msg, const void *p) {
+  char line[256], *q = line;
+  size_t n = strlen(msg);
+  if (n > sizeof(line) - 48) n = sizeof(line) - 48;
+  memcpy(q, "hakmem: fatal: ", 15);
+  q += 15;
+  memcpy(q, msg, n);
+  q += n;
+  *q++ = ' ';
+  q = hak_fmt_hex(q, (uintptr_t)p);
+  *q++ = '\n';
+  *q = 0;
+  hak_write_stderr(line); /* one write: one line, even with other threads writing */
   abort();
 }
 

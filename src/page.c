@@ -4,8 +4,9 @@
  *
  * A heap keeps, per size class, a queue of pages that may have free blocks;
  * pages that ran out go to the heap's full queue, armed so that the first
- * remote free tells the owner (see free.c and segment.c: xpages). */
+ * remote free tells the owner (see free.c: the heap's xpages list). */
 #include <errno.h>
+#include <sched.h>
 
 #include "internal.h"
 
@@ -96,10 +97,10 @@ void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t ar
   page->block_size = bsize;
   page->block_divisor = UINT64_MAX / bsize + 1;
   page->capacity = 0;
+  page->carved = 0;
   page->reserved = (uint32_t)(area / bsize);
   page->next = page->prev = NULL;
-  /* xthread_free may still carry HAK_XFREE_QUEUED: the page sits in its
-   * segment's xpages list until the owner processes it. */
+  hak_assert(atomic_load(&page->xthread_free) == 0); /* a pinned page is never freed */
 }
 
 /* Carve the next few never-used blocks into the (empty) free list. */
@@ -116,26 +117,54 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
   page->free = (hak_block_t *)first;
   page->free_is_zero = page->is_zero;
   page->capacity += (uint32_t)n;
+  page->carved = (uint32_t)(page->capacity * bsize);
   heap->stats.blocks_carved += n;
 }
 
-/* Move blocks freed by other threads to `free`; returns how many. */
+/* Move blocks freed by other threads to `free`; returns how many.
+ * The walk is bounded: the list cannot hold more blocks than are in use, and
+ * none of them can be the head of `free` (already free). Either means a block
+ * was freed twice by other threads; the list is corrupt (perhaps a cycle), so
+ * the program is stopped rather than left spinning or aliasing blocks. */
 size_t hak_page_collect(hak_page_t *page) {
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
-  if ((old & ~HAK_XFREE_BITS) == 0) return 0;
-  while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, old & HAK_XFREE_QUEUED,
+  if ((old & ~HAK_XFREE_STATE) == 0) return 0;
+  while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, old & HAK_XFREE_STATE,
                                                 memory_order_acquire, memory_order_relaxed)) {
   }
-  hak_block_t *list = (hak_block_t *)(old & ~HAK_XFREE_BITS);
-  size_t n = 1;
+  hak_block_t *list = (hak_block_t *)(old & ~HAK_XFREE_STATE);
+  size_t limit = page->used - page->bias, n = 1;
   hak_block_t *tail = list;
-  while (tail->next) { tail = tail->next; n++; }
-  hak_assert(page->used >= n);
+  for (;;) {
+    if (hak_unlikely(n > limit || tail == page->free))
+      hak_fatal_at("double free: a block was freed twice by other threads, in the page at", page->start);
+    if (tail->next == NULL) break;
+    tail = tail->next;
+    n++;
+  }
   tail->next = page->free;
   page->free = list;
   page->free_is_zero = 0;
   page->used -= (uint32_t)n;
   return n;
+}
+
+/* The state bits of xthread_free go from `from` to `to`; blocks pushed
+ * meanwhile by other threads are kept. */
+void hak_page_set_xstate(hak_page_t *page, uintptr_t from, uintptr_t to) {
+  uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
+  do {
+    hak_assert((old & HAK_XFREE_STATE) == from);
+    (void)from;
+  } while (!atomic_compare_exchange_weak(&page->xthread_free, &old, (old & ~HAK_XFREE_STATE) | to));
+}
+
+/* Wait until no remote thread is in the middle of notifying this page (its
+ * state is not PUSHING: a few instructions away); returns xthread_free. */
+uintptr_t hak_page_wait_pushed(hak_page_t *page) {
+  uintptr_t v;
+  while (((v = atomic_load(&page->xthread_free)) & HAK_XFREE_STATE) == HAK_XFREE_PUSHING) sched_yield();
+  return v;
 }
 
 static bool page_has_free(const hak_page_t *page) { return page->free != NULL; }
@@ -144,15 +173,12 @@ static bool page_has_free(const hak_page_t *page) { return page->free != NULL; }
  * raced in (then it is usable again and stays). Returns true if parked. */
 static bool page_to_full(hak_heap_t *heap, hak_page_t *page) {
   uintptr_t expect = 0;
-  if (!atomic_compare_exchange_strong(&page->xthread_free, &expect, HAK_XFREE_NOTIFY)) {
-    if (expect == HAK_XFREE_NOTIFY) {
-      /* still armed from an earlier stay in the full queue */
-    } else if ((expect & ~HAK_XFREE_BITS) != 0) {
-      return false; /* blocks arrived: collect them instead */
-    } else {
-      /* queued in its segment's xpages: it will be processed there */
-      atomic_store_explicit(&heap->xpages_pending, 1, memory_order_relaxed);
-    }
+  if (!atomic_compare_exchange_strong(&page->xthread_free, &expect, HAK_XFREE_ARMED)) {
+    /* blocks arrived: collect them instead; else it is still armed from an
+     * earlier stay in the full queue, or a notification is on its way to
+     * our xpages list (PUSHING/LISTED), which will take the page in hand */
+    if ((expect & ~HAK_XFREE_STATE) != 0) return false;
+    hak_assert(expect != HAK_XFREE_ORPHAN);
   }
   hak_queue_remove(heap, page->class_idx, page);
   page->in_full = 1;
@@ -162,7 +188,7 @@ static bool page_to_full(hak_heap_t *heap, hak_page_t *page) {
 
 /* A full page got a block back: it goes to the end of its class queue. */
 void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) {
-  uintptr_t expect = HAK_XFREE_NOTIFY;
+  uintptr_t expect = HAK_XFREE_ARMED;
   atomic_compare_exchange_strong(&page->xthread_free, &expect, 0); /* disarm if still armed */
   hak_queue_remove(heap, HAK_CLASS_FULL, page);
   page->in_full = 0;
@@ -172,7 +198,8 @@ void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) {
 /* Every block of the page is free (used == 0): give it back to its segment,
  * unless it turns out to be alone in its class queue (then it has the bias and
  * is kept, so a block bouncing between malloc and free does not map and unmap
- * pages). */
+ * pages), or it is pinned by a notification (then it stays queued, empty,
+ * until the notification is processed, which retires it). */
 void hak_page_retire(hak_heap_t *heap, hak_page_t *page) {
   hak_assert(page->used == 0 && page->in_use);
   hak_assert_expensive(hak_page_is_valid(page));
@@ -180,41 +207,49 @@ void hak_page_retire(hak_heap_t *heap, hak_page_t *page) {
     hak_page_unfull(heap, page);
     if (page->used != 0) return; /* alone: kept */
   }
+  if (hak_page_is_pinned(page)) return;
   hak_queue_remove(heap, page->class_idx, page);
   hak_segment_page_free(heap, page);
 }
 
-/* A page of a segment this heap just adopted: rebuild its place in the heap. */
+/* A page of a segment this heap just adopted (its state is not PUSHING or
+ * ORPHAN any more; LISTED means it is on this heap's xpages list): rebuild
+ * its place in the heap. */
 void hak_page_reclaim(hak_heap_t *heap, hak_page_t *page) {
   page->next = page->prev = NULL;
   page_set_bias(page, false); /* from the queue of the heap that abandoned it */
   page->in_full = 0;
   hak_page_collect(page);
-  if (page->used == 0) {
+  if (page->used == 0 && !hak_page_is_pinned(page)) {
     hak_segment_page_free(heap, page);
     return;
   }
   hak_queue_push_back(heap, page->class_idx, page);
   if (!page_has_free(page) && page->capacity == page->reserved) {
     if (!page_to_full(heap, page)) hak_page_collect(page);
+  } else {
+    uintptr_t expect = HAK_XFREE_ARMED; /* armed by the old owner: not full here */
+    atomic_compare_exchange_strong(&page->xthread_free, &expect, 0);
   }
 }
 
-/* A remote free told us about this page (it was armed in the full queue). */
-void hak_page_xpage_arrived(hak_heap_t *heap, hak_page_t *page) {
-  uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
-  while (!atomic_compare_exchange_weak(&page->xthread_free, &old, old & ~HAK_XFREE_QUEUED)) {
-  }
-  if (!page->in_use || !page->in_full) return; /* handled elsewhere meanwhile */
+/* A remote free told us about this page (it was armed in the full queue):
+ * unpin it, then take its blocks back. */
+static void page_xpage_arrived(hak_heap_t *heap, hak_page_t *page) {
+  hak_page_wait_pushed(page); /* it is on our list: the pusher is nearly done */
+  hak_page_set_xstate(page, HAK_XFREE_LISTED, 0);
+  hak_assert(page->in_use);
   hak_page_collect(page);
   if (page->used == 0) {
     hak_page_retire(heap, page);
+  } else if (!page->in_full) {
+    /* a local free took it out of the full queue meanwhile */
   } else if (page_has_free(page)) {
     hak_page_unfull(heap, page);
   } else {
     uintptr_t expect = 0; /* re-arm; if blocks raced in, take them */
-    if (!atomic_compare_exchange_strong(&page->xthread_free, &expect, HAK_XFREE_NOTIFY) &&
-        (expect & ~HAK_XFREE_BITS) != 0) {
+    if (!atomic_compare_exchange_strong(&page->xthread_free, &expect, HAK_XFREE_ARMED) &&
+        (expect & ~HAK_XFREE_STATE) != 0) {
       hak_page_collect(page);
       if (page->used == 0) hak_page_retire(heap, page);
       else hak_page_unfull(heap, page);
@@ -222,15 +257,19 @@ void hak_page_xpage_arrived(hak_heap_t *heap, hak_page_t *page) {
   }
 }
 
-/* ---- the allocation slow path ----------------------------------------------- */
-static void heap_process_xpages(hak_heap_t *heap) {
-  atomic_store_explicit(&heap->xpages_pending, 0, memory_order_seq_cst);
-  for (hak_segment_t *seg = heap->segments, *next; seg != NULL; seg = next) {
-    next = seg->next;
-    if (atomic_load_explicit(&seg->xpages, memory_order_relaxed) != NULL) hak_segment_process_xpages(heap, seg);
+/* Take the heap's whole list of notified pages and handle each: O(notified
+ * pages). The next link is read before a page is handled: once unpinned, a
+ * page may be re-armed and pushed again, or given back to its segment. */
+void hak_page_process_xpages(hak_heap_t *heap) {
+  hak_page_t *list = atomic_exchange_explicit(&heap->xpages, NULL, memory_order_acquire);
+  while (list != NULL) {
+    hak_page_t *page = list;
+    list = page->xnext;
+    page_xpage_arrived(heap, page);
   }
 }
 
+/* ---- the allocation slow path ----------------------------------------------- */
 /* A page of class c with a free block, at the front of its queue. */
 static hak_page_t *heap_find_page(hak_heap_t *heap, size_t c) {
   hak_page_t *page = heap->queues[c].first;
@@ -274,7 +313,7 @@ void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
   }
   if (size > HAK_LARGE_MAX) return hak_large_alloc(size, 0, zero);
   if ((++heap->stats.malloc_generic & 255) == 0) hak_stats_merge_heap(&heap->stats);
-  if (atomic_load_explicit(&heap->xpages_pending, memory_order_relaxed)) heap_process_xpages(heap);
+  if (atomic_load_explicit(&heap->xpages, memory_order_relaxed) != NULL) hak_page_process_xpages(heap);
   size_t c = hak_size_class(size);
   hak_page_t *page = heap_find_page(heap, c);
   if (hak_unlikely(page == NULL)) { errno = ENOMEM; return NULL; }

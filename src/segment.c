@@ -11,9 +11,9 @@
  *     other heaps adopt them when they need a page, or when they free into one;
  *   - the segment cache: a few empty segments kept for reuse (thread churn).
  *
- * Remote frees into a full page notify the owner through the segment's
- * `xpages` list (pages pushed by the remote thread that consumed the page's
- * NOTIFY bit) and the heap's xpages_pending flag. */
+ * Remote frees into a full page notify the owner heap directly (free.c); the
+ * owner changes only here, at thread exit and at adoption, and both wait out
+ * notifications in flight so that none goes to the wrong heap. */
 #include <errno.h>
 
 #include "internal.h"
@@ -68,7 +68,6 @@ static void segment_layout(hak_segment_t *seg, hak_page_kind_t kind) {
   seg->used_pages = 0;
   seg->dirty_pages = 0;
   seg->free_mask = seg->page_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << seg->page_count) - 1);
-  atomic_store_explicit(&seg->xpages, NULL, memory_order_relaxed);
   for (uint32_t i = 0; i < seg->page_count; i++) {
     hak_page_t *page = &seg->pages[i];
     memset(page, 0, sizeof(*page));
@@ -190,30 +189,21 @@ static void pool_remove_abandoned(hak_segment_t *seg) {
   seg->abandoned = 0;
 }
 
-void hak_segment_process_xpages(hak_heap_t *heap, hak_segment_t *seg) {
-  hak_page_t *list = atomic_exchange(&seg->xpages, NULL);
-  while (list) {
-    hak_page_t *page = list;
-    list = page->xnext;
-    hak_page_xpage_arrived(heap, page);
-  }
-}
-
+/* Take an abandoned segment in hand. Setting the owner first (seq_cst), then
+ * reading each page's state (seq_cst), pairs with free.c's notify_owner: a
+ * notification that read no owner has left its page ORPHAN, one still
+ * PUSHING is waited out, and any later one comes to this heap. */
 static void segment_adopt(hak_heap_t *heap, hak_segment_t *seg) {
-  atomic_store(&seg->owner, heap); /* before draining xpages: see free.c */
+  atomic_store(&seg->owner, heap);
   hak_stat_add(segments_reclaimed, 1);
   heap_add_segment(heap, seg);
   seg->used_pages++; /* hold the segment while its pages are sorted out */
-  hak_page_t *list = atomic_exchange(&seg->xpages, NULL);
-  while (list) {
-    hak_page_t *page = list;
-    list = page->xnext;
-    uintptr_t old = atomic_load(&page->xthread_free);
-    while (!atomic_compare_exchange_weak(&page->xthread_free, &old, old & ~HAK_XFREE_QUEUED)) {
-    }
-  }
   for (uint32_t i = 0; i < seg->page_count; i++) {
-    if (seg->pages[i].in_use) hak_page_reclaim(heap, &seg->pages[i]);
+    hak_page_t *page = &seg->pages[i];
+    if (!page->in_use) continue;
+    uintptr_t v = hak_page_wait_pushed(page);
+    if ((v & HAK_XFREE_STATE) == HAK_XFREE_ORPHAN) hak_page_set_xstate(page, HAK_XFREE_ORPHAN, 0);
+    hak_page_reclaim(heap, page);
   }
   if (--seg->used_pages == 0) segment_release(heap, seg);
   else hak_assert_expensive(hak_segment_is_valid(seg));
@@ -298,8 +288,9 @@ static void page_purge(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *page) {
 void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   hak_segment_t *seg = hak_ptr_segment(page);
   hak_assert(page->in_use && page->used == 0 && hak_segment_owner(seg) == heap);
+  hak_assert(!hak_page_is_pinned(page));
   page->in_use = 0;
-  page->block_divisor = 0; /* no pointer is a block start of a free page */
+  page->carved = 0; /* no pointer is a block start of a free page */
   page->free = NULL;
   page->used = page->capacity = page->reserved = 0;
   page->bias = 0;
@@ -362,14 +353,29 @@ void hak_segment_purge(hak_heap_t *heap, bool force) {
 }
 
 /* ---- thread exit -------------------------------------------------------------- */
-/* The heap's pages are already collected and its empty pages freed. */
+/* Thread exit: the heap's notified pages are processed and its empty pages
+ * freed. Its segments go to the abandoned pool (empty ones are released).
+ * First every segment loses its owner and every notification that read the
+ * old owner is waited out (see segment_adopt and free.c); the pages those
+ * put on this heap's list become ORPHAN, for the adopter to take in hand, so
+ * the heap record is recycled with an empty list that nobody pushes on. */
 void hak_segment_abandon_all(hak_heap_t *heap) {
   hak_segment_purge(heap, true);
+  for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) atomic_store(&seg->owner, NULL);
+  for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next)
+    for (uint32_t i = 0; i < seg->page_count; i++)
+      if (seg->pages[i].in_use) hak_page_wait_pushed(&seg->pages[i]);
+  hak_page_t *list = atomic_exchange(&heap->xpages, NULL);
+  while (list != NULL) {
+    hak_page_t *page = list;
+    list = page->xnext;
+    hak_page_wait_pushed(page);
+    hak_page_set_xstate(page, HAK_XFREE_LISTED, HAK_XFREE_ORPHAN);
+  }
   while (heap->segments != NULL) {
     hak_segment_t *seg = heap->segments;
     heap_remove_segment(heap, seg);
     if (seg->used_pages == 0) { segment_release(NULL, seg); continue; }
-    atomic_store(&seg->owner, NULL);
     hak_lock(&pool_lock);
     seg->abandoned = 1;
     seg->prev = NULL;

@@ -4,7 +4,8 @@
  *
  *   malloc/free (alloc.c, free.c, override.c)
  *     -> heap    one per thread; per size class a queue of pages (heap.c)
- *     -> page    blocks of one size class, with three free lists (page.c)
+ *     -> page    blocks of one size class: the owner's free list and a
+ *                lock-free list of blocks other threads freed (page.c)
  *     -> segment 4 MiB aligned, holds pages of one page size (segment.c)
  *     -> os      mmap/munmap/madvise/mremap, nothing above calls the OS (os.c)
  *   large.c: blocks above HAK_LARGE_MAX get a segment of their own.
@@ -78,18 +79,30 @@ typedef struct hak_block_s {
 typedef struct hak_heap_s hak_heap_t;
 typedef struct hak_segment_s hak_segment_t;
 
-/* The low bit of page->xthread_free: the owner parked this page in its full
- * queue and asks the next remote free to tell it (see free.c). */
-#define HAK_XFREE_NOTIFY ((uintptr_t)1)
-/* Bit 1: a remote free consumed NOTIFY and put the page on its segment's
- * xpages list; cleared by the owner when it takes the page off that list. */
-#define HAK_XFREE_QUEUED ((uintptr_t)2)
-#define HAK_XFREE_BITS ((uintptr_t)3)
+/* The low three bits of page->xthread_free hold the page's notification
+ * state (blocks are 16-byte aligned, so the rest is the list of blocks other
+ * threads freed). See free.c for the protocol.
+ *   ARMED    the owner parked the page in its full queue and asks the next
+ *            remote free to tell it;
+ *   PUSHING  a remote free consumed ARMED and is putting the page on its owner
+ *            heap's xpages list (the remote thread reads the owner meanwhile);
+ *   LISTED   the page is on its owner heap's xpages list;
+ *   ORPHAN   the remote free found the segment without an owner (its thread
+ *            exited): whoever adopts the segment takes the page in hand.
+ * PUSHING, LISTED and ORPHAN pin the page: it is not given back to its
+ * segment (which therefore stays alive) until the state returns to 0. */
+#define HAK_XFREE_ARMED ((uintptr_t)1)
+#define HAK_XFREE_PUSHING ((uintptr_t)2)
+#define HAK_XFREE_LISTED ((uintptr_t)3)
+#define HAK_XFREE_ORPHAN ((uintptr_t)4)
+#define HAK_XFREE_STATE ((uintptr_t)7)
 
 /* A page: blocks of one size class inside one segment.
  * Invariants (owner thread's view):
  *   - every block of the page is in exactly one of: handed out, `free`,
  *     `xthread_free`, or not yet carved (index >= capacity);
+ *   - carved == capacity * block_size: the free fast path accepts a pointer
+ *     only below start + carved (0 while the page is not in use);
  *   - used = capacity - |free|; so blocks in xthread_free still
  *     count as used until the owner collects them;
  *   - used == 0 means every carved block is back: the page can be retired;
@@ -99,7 +112,8 @@ typedef struct hak_segment_s hak_segment_t;
  *     allocates and frees a few blocks in bursts would otherwise retire-check
  *     it at every burst;
  *   - in_full: the page is in the heap's full queue; then it is armed
- *     (xthread_free == NOTIFY) or has remote frees, or the owner is moving it;
+ *     (state ARMED) or has remote frees, or its notification is under way;
+ *   - a page whose state pins it (see HAK_XFREE_*) stays in use;
  *   - only the owning thread touches anything but xthread_free and xnext.
  * The first cache line holds what the malloc and free fast paths read. */
 typedef struct hak_page_s {
@@ -112,6 +126,7 @@ typedef struct hak_page_s {
   uint8_t *start;          /* first block */
   size_t block_size;
   uint64_t block_divisor;  /* 2^64/block_size+1: off is a multiple of block_size iff off*divisor < divisor */
+  uint32_t carved;         /* capacity * block_size: bytes of blocks carved so far */
   /* colder fields */
   uint32_t capacity;       /* blocks carved so far */
   uint32_t reserved;       /* blocks that fit */
@@ -120,9 +135,9 @@ typedef struct hak_page_s {
   uint8_t is_dirty;        /* free in the segment and not yet purged */
   uint8_t bias;            /* 1: alone in its class queue, and `used` counts a phantom block */
   uint8_t page_index;
-  _Atomic(uintptr_t) xthread_free; /* remote frees: block list | HAK_XFREE_NOTIFY */
+  _Atomic(uintptr_t) xthread_free; /* remote frees: block list | HAK_XFREE_* state */
   struct hak_page_s *next, *prev;  /* in a heap queue */
-  struct hak_page_s *xnext;        /* in segment->xpages */
+  struct hak_page_s *xnext;        /* in the owner heap's xpages list */
   uint64_t free_since_ms;          /* when a dirty free page was freed (purge delay) */
 } __attribute__((aligned(128))) hak_page_t; /* a power of two: page lookup is a shift */
 _Static_assert(sizeof(hak_page_t) == 128, "hak_page_t should be 128 bytes");
@@ -164,7 +179,6 @@ struct hak_segment_s {
   uintptr_t cookie; /* address ^ process secret: checked on slow paths */
   hak_segment_t *next, *prev;         /* owner's all-segments list, or the abandoned pool / cache */
   hak_segment_t *avail_next, *avail_prev; /* owner->segments_avail[kind] */
-  _Atomic(hak_page_t *) xpages; /* full pages that got remote frees since armed */
 };
 _Static_assert(sizeof(hak_segment_t) <= HAK_SEGMENT_HEADER_SIZE, "segment header too large");
 
@@ -177,8 +191,9 @@ typedef struct hak_heap_stats_s {
   uint64_t pages_fresh;
 } hak_heap_stats_t;
 
-/* A thread heap. Owned by one thread; other threads only write
- * xpages_pending (a hint to scan segment->xpages lists).
+/* A thread heap. Owned by one thread; other threads only push pages on
+ * xpages (armed full pages that got a remote free: the owner takes the
+ * whole list at once on its allocation slow path).
  * pages_direct[c] is queues[c].first, or the static empty page when the queue
  * is empty, so the malloc fast path needs no NULL test; pages_small is the
  * same for requests up to 1 KiB, indexed by size in 16-byte steps, so the
@@ -189,7 +204,7 @@ struct hak_heap_s {
   hak_page_queue_t queues[HAK_CLASS_COUNT + 1]; /* + the full queue */
   hak_segment_t *segments;                      /* all owned segments */
   hak_segment_t *segments_avail[HAK_PAGE_KINDS]; /* owned, with free pages */
-  _Atomic(int) xpages_pending;
+  _Atomic(hak_page_t *) xpages; /* linked by page->xnext */
   uint32_t dirty_pages;     /* free dirty pages over all owned segments */
   uint64_t next_purge_ms;   /* earliest deadline of a dirty page, or 0 */
   hak_heap_stats_t stats;

@@ -1,8 +1,9 @@
 /* misuse.h — shared by the tests/misuse programs.
  *
  * Each program makes one invalid call. Before it, it prints to stdout
- *   expect FUNCTION ADDRESS
- * (the function named in hakmem's message and the pointer it must report);
+ *   expect FUNCTION ADDRESS [WHAT]
+ * (the function named in hakmem's message, the pointer it must report and
+ * what it must call it: "invalid pointer" unless WHAT says otherwise);
  * after it, if the process is still alive (HAKMEM_INVALID_FREE=warn|ignore),
  * it checks the allocator still works, prints "continued" and exits 0.
  * tests/run checks stderr, the exit status and the stats. Nothing else may be
@@ -30,6 +31,11 @@ static inline void *misuse_launder(void *p) {
 
 static inline void misuse_expect(const char *fn, const void *p) {
   printf("expect %s %p\n", fn, p);
+  fflush(stdout);
+}
+
+static inline void misuse_expect_what(const char *fn, const void *p, const char *what) {
+  printf("expect %s %p %s\n", fn, p, what);
   fflush(stdout);
 }
 
