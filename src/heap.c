@@ -126,4 +126,7 @@ void hak_heap_collect(hak_heap_t *heap) {
 
 void hak_heap_atfork_prepare(void) { hak_lock(&heap_lock); }
 void hak_heap_atfork_parent(void) { pthread_mutex_unlock(&heap_lock); }
-void hak_heap_atfork_child(void) { pthread_mutex_init(&heap_lock, NULL); }
+void hak_heap_atfork_child(void) {
+  pthread_mutex_init(&heap_lock, NULL);
+  if (hak_heap_tls != &hak_heap_empty) hak_page_atfork_child(hak_heap_tls);
+}

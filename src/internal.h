@@ -117,6 +117,7 @@ void hak_page_reclaim(hak_heap_t *heap, hak_page_t *page) hak_internal;
 void hak_page_process_xpages(hak_heap_t *heap) hak_internal;
 uintptr_t hak_page_wait_pushed(hak_page_t *page) hak_internal;
 void hak_page_set_xstate(hak_page_t *page, uintptr_t from, uintptr_t to) hak_internal;
+void hak_page_atfork_child(hak_heap_t *heap) hak_internal;
 void hak_queue_remove(hak_heap_t *heap, size_t qidx, hak_page_t *page) hak_internal;
 void hak_queue_push_back(hak_heap_t *heap, size_t qidx, hak_page_t *page) hak_internal;
 size_t hak_class_block_size(size_t class_idx) hak_internal;

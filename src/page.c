@@ -269,6 +269,26 @@ void hak_page_process_xpages(hak_heap_t *heap) {
   }
 }
 
+/* In a child after fork, the only thread is the one that forked: a page
+ * another thread was notifying (PUSHING) stays so forever, and waiting for
+ * it would hang. Finish those notifications for the pages of this thread's
+ * heap: the page goes on the heap's list, once. */
+void hak_page_atfork_child(hak_heap_t *heap) {
+  for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
+    for (uint32_t i = 0; i < seg->page_count; i++) {
+      hak_page_t *page = &seg->pages[i];
+      if (!page->in_use || (atomic_load(&page->xthread_free) & HAK_XFREE_STATE) != HAK_XFREE_PUSHING) continue;
+      bool listed = false;
+      for (hak_page_t *p = atomic_load(&heap->xpages); p != NULL && !listed; p = p->xnext) listed = p == page;
+      if (!listed) {
+        page->xnext = atomic_load(&heap->xpages);
+        atomic_store(&heap->xpages, page);
+      }
+      hak_page_set_xstate(page, HAK_XFREE_PUSHING, HAK_XFREE_LISTED);
+    }
+  }
+}
+
 /* ---- the allocation slow path ----------------------------------------------- */
 /* A page of class c with a free block, at the front of its queue. */
 static hak_page_t *heap_find_page(hak_heap_t *heap, size_t c) {

@@ -402,4 +402,14 @@ void hak_segment_cache_collect(void) {
 
 void hak_segment_atfork_prepare(void) { hak_lock(&pool_lock); }
 void hak_segment_atfork_parent(void) { pthread_mutex_unlock(&pool_lock); }
-void hak_segment_atfork_child(void) { pthread_mutex_init(&pool_lock, NULL); }
+/* In the child a notification another thread left PUSHING never ends: in
+ * an abandoned segment it found no owner, so its page is an ORPHAN. */
+void hak_segment_atfork_child(void) {
+  pthread_mutex_init(&pool_lock, NULL);
+  for (hak_segment_t *seg = pool_abandoned; seg != NULL; seg = seg->next)
+    for (uint32_t i = 0; i < seg->page_count; i++) {
+      hak_page_t *page = &seg->pages[i];
+      if (page->in_use && (atomic_load(&page->xthread_free) & HAK_XFREE_STATE) == HAK_XFREE_PUSHING)
+        hak_page_set_xstate(page, HAK_XFREE_PUSHING, HAK_XFREE_ORPHAN);
+    }
+}
