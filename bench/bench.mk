@@ -3,6 +3,8 @@
 #   make bench         install peers (bench/install-peers), run the matrix (bench/run)
 #   make bench-smoke   every workload once, tiny, with system malloc and hakmem:
 #                      checks exit status and the allocator proof (CI)
+#   make soak-smoke    bench/soak --smoke: a few very short soak epochs of both soak
+#                      workloads for hakmem and system malloc, output checked (CI)
 # BENCH_ARGS is passed to bench/run by `make bench`, e.g.
 #   make bench BENCH_ARGS="--workloads random_mixed,larson --runs 3"
 
@@ -17,7 +19,7 @@ BENCH_LDLIBS    := -pthread -ldl -lm
 BENCH_ARGS      ?=
 PYTHON3         ?= python3
 
-.PHONY: bench-build bench-smoke bench-clean
+.PHONY: bench-build bench-smoke soak-smoke bench-clean
 
 bench-build: $(BENCH_BINS)
 
@@ -41,6 +43,9 @@ bench: lib bench-build
 
 bench-smoke: lib bench-build
 	$(PYTHON3) bench/run --smoke --build $(BUILD)
+
+soak-smoke: lib bench-build
+	$(PYTHON3) bench/soak --smoke --build $(BUILD)
 
 bench-clean:
 	rm -rf $(BENCH_DIR)

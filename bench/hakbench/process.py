@@ -100,7 +100,7 @@ def strace_wrapper(strace, out_path, alloc, summary=True):
 
     The allocator's LD_PRELOAD and variables go to the workload only (strace -E), not
     to strace itself. summary: strace -c (a table at exit, parse_strace_summary);
-    otherwise one line per call (count_strace_lines), with --seccomp-bpf so that only
+    otherwise one line per call (StraceLog), with --seccomp-bpf so that only
     the traced calls stop the process."""
     def wrap(argv, env):
         env = dict(env)
@@ -125,22 +125,32 @@ def parse_strace_summary(path):
     return counts
 
 
-def count_strace_lines(path):
-    """Calls per name in a strace log of one line per call ("PID name(...) = ..."); a
-    call interrupted by another thread's ("<unfinished ...>" then "<... name resumed>")
-    counts once."""
-    counts = {c: 0 for c in OS_CALLS}
-    try:
-        with open(path, errors="replace") as f:
-            for ln in f:
-                fs = ln.split(None, 1)
-                rest = fs[1] if len(fs) == 2 and fs[0].isdigit() else ln
-                name = rest.split("(", 1)[0].strip()
-                if name in counts:
-                    counts[name] += 1
-    except FileNotFoundError:
-        pass
-    return counts
+class StraceLog:
+    """Counts calls per name in a strace log of one line per call ("PID name(...) = ...")
+    as it grows: update() reads the complete lines added since the last call and
+    returns the counts so far. A call interrupted by another thread's
+    ("<unfinished ...>", later "<... name resumed>") counts once."""
+
+    def __init__(self, path):
+        self.path, self.offset = path, 0
+        self.counts = {c: 0 for c in OS_CALLS}
+
+    def update(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return dict(self.counts)
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next update
+        self.offset += end
+        for ln in data[:end].decode("utf-8", "replace").splitlines():
+            fs = ln.split(None, 1)
+            rest = fs[1] if len(fs) == 2 and fs[0].isdigit() else ln
+            name = rest.split("(", 1)[0].strip()
+            if name in self.counts:
+                self.counts[name] += 1
+        return dict(self.counts)
 
 
 # --------------------------------------------------------------------------- one run

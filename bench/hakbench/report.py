@@ -290,3 +290,220 @@ def write_plots(outdir, cells, workloads, allocs):
     gp.append("set boxwidth 0.9")
     gp.append("plot for [i=2:%d] 'plot_ratio.csv' using i:xtic(1), 1 with lines lc rgb 'gray' dt 2 notitle" % (na + 1))
     render_gnuplot(outdir, gp, ("throughput.png", "rss.png", "ratio.png"))
+
+
+# --------------------------------------------------------------------------- the soak
+
+SOAK_SECTIONS = ("## Summary", "## RSS and the live set", "## OS calls", "## How it was measured")
+
+
+def _pct(x, signed=False):
+    if x is None:
+        return "-"
+    return ("%+.1f%%" if signed else "%.1f%%") % x
+
+
+def _x(x):
+    return "-" if x is None else "%.2f" % x
+
+
+def _give_back(f):
+    """Mean give-back over the cycles, and the worst lag, e.g. "91%, 10 s"."""
+    if not f["cycles"]:
+        return "no full cycle"
+    gb = _pct(f["give_back"] * 100 if f["give_back"] is not None else None)
+    return "%s, %s" % (gb, "%.0f s" % f["lag"] if f["lag"] is not None else "-")
+
+
+def render_soak(doc):
+    """report.md of a soak (also printed at the end). doc: meta, results (per allocator:
+    label, figures from stats.soak_figures, os, problems, ready/exit RSS), workload, opts."""
+    m, results, wl, o = doc["meta"], doc["results"], doc["workload"], doc["opts"]
+    L = []
+    L.append("# hakmem soak: %s%s" % (wl.name, " (INTERRUPTED: partial)" if m.get("interrupted") else ""))
+    L.append("")
+    L.append("- Date: %s; CPU: %s (%s cores); kernel %s; hakmem at git %s" % (
+        m["date"], m["cpu_model"], m["cpus"], m["kernel"], m["git"]))
+    L.append("- Command: `%s`" % m["command"])
+    L.append("- Workload: %s (`soak_workload %s`)" % (m["workload_desc"], " ".join(m["workload_argv"])))
+    L.append("- Epochs: %d of %g s per allocator (%s of each allocator's running time; warm-up: the first %d), "
+             "round-robin, one process computing at a time; whole run %s of wall-clock time" % (
+                 m["epochs"], m["epoch_s"], fmt_dur(m["duration_s"]), m["warmup_epochs"], fmt_dur(m["wall_s"])))
+    la0, la1 = m["loadavg_start"], m.get("loadavg_end") or (None,)
+    L.append("- Load average (1 min) at start %.2f, at end %s" % (la0[0], "%.2f" % la1[0] if la1[0] is not None
+                                                                     else "-"))
+    for lab, a in m["allocators"].items():
+        env = " ".join("%s=%s" % kv for kv in sorted(a["env"].items()))
+        L.append("- `%s`: %s%s%s" % (lab, a["preload"] or "no preload (glibc malloc)", " " + env if env else "",
+                                     " (sha256 %s)" % a["sha256"][:16] if a["sha256"] else ""))
+    for s, why in m.get("missing_allocators") or []:
+        L.append("- `%s` left out: %s" % (s, why))
+
+    L.append("")
+    L.append("## Summary")
+    L.append("")
+    L.append("Epoch throughput pXX reads like a latency percentile: XX%% of the epochs were at least this fast "
+             "(p50 = median). CV = stdev / mean of the epoch throughputs. RSS drift = median RSS of the last "
+             "10%% of the epochs against the first 10%% after the warm-up%s. OS calls = mmap + munmap + madvise "
+             "+ mremap per operation. RSS / live = resident set / bytes the workload holds. Give-back and lag: "
+             "how far and how fast RSS came down after the live set's low points (next section). Epochs after "
+             "the warm-up only, except OS calls (all epochs)." % (
+                 ", at the same phase of the load cycle" if wl.periodic else ""))
+    L.append("")
+    hdr = ["allocator", "epochs", "p50 ops/s", "p99", "p99.9", "CV", "RSS drift", "OS calls/op",
+           "RSS/live mean", "at live low", "max", "give-back, worst lag", "peak RSS", "slow-CPU epochs"]
+    rows = []
+    for r in results:
+        f, osf = r["figures"], r["os"]
+        status = "" if not r["problems"] else " (%s)" % r["problems"][0][0]
+        if not f:
+            rows.append([r["label"] + status, "0"] + ["-"] * (len(hdr) - 2))
+            continue
+        d = f["drift"]
+        drift = "%s (%s -> %s)" % (_pct(d["pct"], True), fmt_kb(d["first_kb"]), fmt_kb(d["last_kb"])) if d else "-"
+        osc = "%.3g (%s)" % (osf["per_op"], osf["source"]) if osf and osf["per_op"] is not None else "-"
+        rows.append([r["label"] + status, "%d" % f["epochs"], fmt_rate(f["p50"]), fmt_rate(f["p99"]),
+                     fmt_rate(f["p99_9"]), _pct(f["cv"] * 100 if f["cv"] is not None else None), drift, osc,
+                     _x(f["rss_live_mean"]), _x(f["rss_live_at_low"]) if wl.periodic else "-",
+                     _x(f["rss_live_max"]), _give_back(f) if wl.periodic else "-", fmt_kb(f["peak_rss_kb"]),
+                     "%d" % f["disturbed"]])
+    L.append(md_table(hdr, rows))
+    n_ep = max((r["figures"]["epochs"] for r in results if r["figures"]), default=0)
+    if n_ep and n_ep - m["warmup_epochs"] < 1000:
+        L.append("")
+        L.append("With %d epochs after the warm-up, p99 and p99.9 are interpolated between the slowest epochs "
+                 "(p99.9 needs 1000 epochs to be more than the slowest one)." % (n_ep - m["warmup_epochs"]))
+
+    L.append("")
+    L.append("## RSS and the live set")
+    L.append("")
+    rows = []
+    for r in results:
+        rows.append([r["label"], fmt_kb(r["ready_rss_kb"]),
+                     fmt_kb(r["figures"]["peak_rss_kb"]) if r["figures"] else "-", fmt_kb(r["exit_rss_kb"])])
+    L.append("RSS at start-up (before the workload allocated), the peak (VmHWM), and after the workload freed "
+             "every block at the end:")
+    L.append("")
+    L.append(md_table(["allocator", "RSS at start", "peak RSS", "RSS after freeing all"], rows))
+    if wl.periodic:
+        L.append("")
+        L.append("After each low point of the live set (cycle window: half a period either side): give-back = "
+                 "(RSS before the drop - lowest RSS) / (live before the drop - lowest live), the share of the "
+                 "freed bytes returned to the OS; lag = from the live set's low point until RSS has come within "
+                 "10%% of its drop (resolution: one epoch, %g s; '-' when RSS fell by less than 5%% of the live "
+                 "set's drop). Cycles that end after the soak are not counted." % m["epoch_s"])
+        L.append("")
+        rows = []
+        for r in results:
+            f = r["figures"]
+            if not f:
+                continue
+            for c in f["cycles"]:
+                rows.append([r["label"], c["cycle"], "%.0f s" % c["t_low"],
+                             "%s -> %s" % (fmt_kb(c["live_hi"] // 1024), fmt_kb(c["live_lo"] // 1024)),
+                             "%s -> %s" % (fmt_kb(c["rss_hi"] // 1024), fmt_kb(c["rss_lo"] // 1024)),
+                             _pct(c["give_back"] * 100 if c["give_back"] is not None else None),
+                             "%.0f s" % c["lag"] if c["lag"] is not None else "-",
+                             _x(c["rss_per_live_at_low"])])
+        if rows:
+            L.append(md_table(["allocator", "cycle", "live low at", "live", "RSS", "give-back", "lag",
+                               "RSS/live at low"], rows))
+        else:
+            L.append("No complete cycle: the soak is shorter than one period and a half of the load "
+                     "(--period %g s)." % o.period)
+
+    L.append("")
+    L.append("## OS calls")
+    L.append("")
+    L.append("Calls made while the workload ran (start-up's excluded). counters = hakmem's own os_* counters, "
+             "read every epoch of the measured run (free of cost); strace = a separate run of the first %d "
+             "epochs of the same workload under `strace -f --seccomp-bpf` (only these four calls stop the "
+             "process), whose throughput is not used. glibc also grows and trims its main heap with brk, "
+             "which is not counted here." % m["trace_epochs"])
+    L.append("")
+    rows = []
+    for r in results:
+        osf = r["os"]
+        if not osf:
+            rows.append([r["label"], "not measured" if m["os_calls"] != "strace" or r["alloc"].expect == "hakmem"
+                         else "no strace run", "-", "-", "-", "-", "-", "-", "-", "-"])
+            continue
+        rows.append([r["label"], osf["source"], "%d" % osf["epochs"], "%d" % osf["ops"]]
+                    + ["%d" % osf[c] for c in ("mmap", "munmap", "madvise", "mremap")]
+                    + ["%.3g" % osf["per_op"] if osf["per_op"] is not None else "-",
+                       "%.3g" % osf["per_s"] if osf["per_s"] is not None else "-"])
+    L.append(md_table(["allocator", "source", "epochs", "ops", "mmap", "munmap", "madvise", "mremap",
+                       "calls/op", "calls/s"], rows))
+
+    probs = [(r["label"], s, why) for r in results for s, why in r["problems"]]
+    if probs:
+        L.append("")
+        L.append("## Problems")
+        L.append("")
+        for lab, s, why in probs:
+            L.append("- %s: %s: %s" % (lab, s, why))
+
+    L.append("")
+    L.append("## Plots")
+    L.append("")
+    L.append("![RSS and live set](rss.png)")
+    L.append("")
+    L.append("![throughput per epoch](throughput.png)")
+    L.append("")
+    L.append("## How it was measured")
+    L.append("")
+    L.append("One `build/bench/soak_workload` process per allocator (preloaded as by `bench/run`), started "
+             "together and driven over a pipe, one epoch at a time in turn: while one runs its epoch the "
+             "others wait, blocked, holding their heap, so each epoch has the CPU to itself and the allocators "
+             "see the same machine. Time on the x axis and in `t` is each allocator's own running time. A "
+             "waiting process is idle for (allocators - 1) epochs between two of its epochs; an allocator "
+             "that gives memory back on a timer sees that idle time. Every epoch line carries the allocator "
+             "proof and is refused if it does not show the allocator asked for. slow-CPU epochs: epochs in "
+             "which the process got less than 90% of a CPU (another program ran); their throughput is "
+             "kept. Details: docs/SOAK.md.")
+    return "\n".join(L)
+
+
+def write_soak_plots(outdir, rows_by_label, labels, title):
+    """rss.png (RSS and live set; RSS / live) and throughput.png, from soak_plot.dat."""
+    labels = [lab for lab in labels if rows_by_label.get(lab)]
+    if not labels:
+        return
+    with open(os.path.join(outdir, "soak_plot.dat"), "w") as f:
+        for lab in labels:
+            f.write("# %s: t rss_mib live_mib rss_per_live mops\n" % lab)
+            for r in rows_by_label[lab]:
+                ratio = r["rss_kb"] * 1024 / r["live_bytes"] if r["live_bytes"] else 0
+                f.write("%g %g %g %g %g\n" % (r["t"], r["rss_kb"] / 1024.0, r["live_bytes"] / 1048576.0, ratio,
+                                              r["ops_per_sec"] / 1e6))
+            f.write("\n\n")
+    names = " ".join(lab.replace(" ", "_") for lab in labels)
+    last = len(labels) - 1
+    gp = ["# generated by bench/soak; re-render with: cd %s && gnuplot soak.gp" % outdir,
+          "set termoption noenhanced",
+          "names = %s" % gp_quote(names),
+          "set grid",
+          "set key outside right top",
+          "set xlabel 'running time of each allocator (s)'",
+          "set xrange [0:*]",
+          "set terminal pngcairo noenhanced size 1200,900 font ',9'",
+          "set output 'rss.png'",
+          "set multiplot layout 2,1 title %s" % gp_quote("hakmem soak: %s, RSS and the live set" % title),
+          "set ylabel 'MiB'",
+          "set yrange [0:*]",
+          "plot for [i=0:%d] 'soak_plot.dat' index i using 1:2 with linespoints pt 7 ps 0.5 title word(names, i+1), "
+          "'soak_plot.dat' index 0 using 1:3 with lines dt 2 lw 2 lc rgb 'black' title 'live set'" % last,
+          "set ylabel 'RSS / live'",
+          "plot for [i=0:%d] 'soak_plot.dat' index i using 1:4 with linespoints pt 7 ps 0.5 title word(names, i+1)"
+          % last,
+          "unset multiplot",
+          "set terminal pngcairo noenhanced size 1200,500 font ',9'",
+          "set output 'throughput.png'",
+          "set title %s" % gp_quote("hakmem soak: %s, throughput per epoch (higher is better)" % title),
+          "set ylabel 'M ops/s'",
+          "set y2label 'live set (MiB)'",
+          "set y2tics",
+          "set y2range [0:*]",
+          "plot for [i=0:%d] 'soak_plot.dat' index i using 1:5 with linespoints pt 7 ps 0.5 title word(names, i+1), "
+          "'soak_plot.dat' index 0 using 1:3 axes x1y2 with lines dt 2 lc rgb 'gray' title 'live set'" % last]
+    render_gnuplot(outdir, gp, ("rss.png", "throughput.png"), name="soak.gp")

@@ -83,3 +83,44 @@ def select_workloads(names):
             die("unknown workload '%s' (known: %s)" % (n, ", ".join(w.name for w in WORKLOADS)))
         out += [h for h in hits if h not in out]
     return out
+
+
+# --------------------------------------------------------------------------- soak workloads
+
+
+class SoakWorkload:
+    """A mode of build/bench/soak_workload (bench/soak_workload.c describes both).
+
+    args(o): its parameters from bench/soak's options; periodic: the live set follows
+    a cycle of o.period seconds; lows(o, t_end): the times of the live set's low points."""
+
+    def __init__(self, name, desc, periodic):
+        self.name, self.desc, self.periodic = name, desc, periodic
+
+    def args(self, o):
+        if self.name == "random_mixed":
+            return ["random_mixed", str(o.ws), str(o.seed), str(o.min), str(o.max)]
+        return ["varying", str(o.peak), str(o.low), "%g" % o.period, str(o.seed), o.shape]
+
+    def lows(self, o, t_end):
+        """Both shapes start at the low and return to it every period."""
+        if not self.periodic:
+            return []
+        out, t = [], o.period
+        while t <= t_end + 0.25 * o.epoch:
+            out.append(t)
+            t += o.period
+        return out
+
+    def describe(self, o):
+        if self.name == "random_mixed":
+            return "random_mixed: %d slots, sizes %d..%d B, seed %d" % (o.ws, o.min, o.max, o.seed)
+        return ("varying: live set %s between %d%% and 100%% of %s, period %g s, sizes by bytes 1/3 16..1024 B, "
+                "1/3 1..64 KiB, 1/3 64 KiB..1 MiB, random frees, seed %d"
+                % (o.shape, o.low, o.peak, o.period, o.seed))
+
+
+SOAK_WORKLOADS = {
+    "varying": SoakWorkload("varying", "a live set rising and falling between LOW% and 100% of PEAK", True),
+    "random_mixed": SoakWorkload("random_mixed", "random_mixed's shape, steady: WS slots of 16..1024 B", False),
+}
