@@ -54,7 +54,7 @@ install: lib hakmem.pc
 DEBUG_FLAGS := -DHAK_DEBUG=2 -fsanitize=undefined -fno-sanitize-recover=all
 test-debug:
 	$(MAKE) BUILD=build-debug EXTRA_CFLAGS="$(DEBUG_FLAGS)" EXTRA_LDFLAGS="-fsanitize=undefined" \
-	  test T="api stress fork churn prodcons purge xpages firstcall dlopen cxx misuse-free_interior-abort misuse-double_free misuse-free_uncarved-abort misuse-free_slack-abort"
+	  test T="api stress fork churn prodcons purge release xpages firstcall dlopen cxx misuse-free_interior-abort misuse-double_free misuse-free_uncarved-abort misuse-free_slack-abort"
 
 clean:
 	rm -rf $(BUILD) build-debug hakmem.pc

@@ -84,6 +84,8 @@ typedef struct hak_stats_s {
   uint64_t heaps_created;      /* thread heaps created (threads that allocated) */
   uint64_t heaps_live;
   uint64_t invalid_frees;      /* pointers refused by free/realloc */
+  uint64_t units_detached;     /* parts of pages in use taken off their free list to be purged */
+  uint64_t units_reattached;   /* of those, taken back into use */
 } hak_stats_t;
 
 HAK_EXPORT void hak_stats_get(hak_stats_t *out);

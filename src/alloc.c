@@ -114,6 +114,6 @@ void *hak_reallocarray(void *p, size_t count, size_t size) {
 
 void hak_collect(void) {
   hak_heap_collect(hak_heap_tls);
-  hak_segment_cache_collect();
-  hak_large_cache_collect();
+  hak_segment_cache_decay(0, true);
+  hak_large_cache_decay(0, true);
 }

@@ -128,8 +128,12 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
   }
   hak_heap_t *heap = hak_heap_tls;
   hak_heap_t *owner = hak_segment_owner(seg);
-  if (owner == NULL && seg->abandoned && heap != &hak_heap_empty) {
-    if (hak_segment_reclaim_for_free(heap, seg)) owner = heap;
+  if (owner == NULL && seg->abandoned) {
+    /* adopt it, so the blocks come back to pages someone owns and emptied
+     * pages and segments can go back (a thread that only frees gets a heap) */
+    if (heap == &hak_heap_empty) heap = hak_heap_init_thread();
+    if (heap != NULL && hak_segment_reclaim_for_free(heap, seg)) owner = heap;
+    if (heap == NULL) heap = &hak_heap_empty;
   }
   if (owner == heap) hak_page_free_local(heap, page, block, fn);
   else free_remote(seg, page, block, fn);

@@ -30,6 +30,7 @@ void hak_heap_set_small_direct(hak_heap_t *heap, size_t class_idx, hak_page_t *p
 }
 
 static pthread_mutex_t heap_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(hak_heap_t *) heap_all; /* every record ever made, by all_next */
 static hak_heap_t *heap_pool;       /* released records */
 static uint8_t *heap_chunk;         /* records are carved from OS chunks */
 static size_t heap_chunk_left;
@@ -57,6 +58,8 @@ static hak_heap_t *heap_record_alloc(void) {
       heap = (hak_heap_t *)heap_chunk;
       heap_chunk += sz;
       heap_chunk_left -= sz;
+      heap->all_next = atomic_load_explicit(&heap_all, memory_order_relaxed);
+      atomic_store_explicit(&heap_all, heap, memory_order_release);
     }
   }
   pthread_mutex_unlock(&heap_lock);
@@ -68,7 +71,12 @@ hak_heap_t *hak_heap_init_thread(void) {
   if (hak_heap_tls != &hak_heap_empty) return hak_heap_tls; /* made by a recursive call */
   hak_heap_t *heap = heap_record_alloc();
   if (heap == NULL) return NULL;
-  memset(heap, 0, sizeof(*heap));
+  /* the purge thread may be looking at the record (it has no work in it):
+   * keep the registry link, and clear the rest under the release lock */
+  hak_release_lock(heap);
+  hak_heap_t *all_next = heap->all_next;
+  memset(heap, 0, sizeof(*heap)); /* release_lock too: released */
+  heap->all_next = all_next;
   for (size_t c = 0; c < HAK_CLASS_COUNT; c++) heap->pages_direct[c] = &hak_page_empty;
   for (size_t i = 0; i < HAK_SMALL_DIRECT_COUNT; i++) heap->pages_small[i] = &hak_page_empty;
   heap->live = true;
@@ -87,8 +95,9 @@ static void heap_free_empty_pages(hak_heap_t *heap) {
     hak_page_t *page = heap->queues[q].first;
     while (page != NULL) {
       hak_page_t *next = page->next;
-      hak_page_collect(page);
-      if (page->used == page->bias && !hak_page_is_pinned(page)) {
+      hak_page_collect(heap, page);
+      if (hak_page_in_use(page) == 0 && !hak_page_is_pinned(page)) {
+        if (page->mark != 0) hak_page_set_mark(page, 0);
         hak_queue_remove(heap, q, page);
         hak_segment_page_free(heap, page);
       }
@@ -116,13 +125,17 @@ void hak_heap_thread_done(void *arg) {
   pthread_mutex_unlock(&heap_lock);
 }
 
-/* hak_collect for the calling thread: free empty pages, purge free memory. */
+/* hak_collect for the calling thread: adopt abandoned segments, free empty
+ * pages, purge free memory (also inside pages in use). */
 void hak_heap_collect(hak_heap_t *heap) {
   if (heap == &hak_heap_empty) return;
   hak_page_process_xpages(heap);
+  hak_segment_collect_abandoned(heap);
   heap_free_empty_pages(heap);
-  hak_segment_purge(heap, true);
+  hak_release_pass(heap, true);
 }
+
+hak_heap_t *hak_heap_all(void) { return atomic_load_explicit(&heap_all, memory_order_acquire); }
 
 void hak_heap_atfork_prepare(void) { hak_lock(&heap_lock); }
 void hak_heap_atfork_parent(void) { pthread_mutex_unlock(&heap_lock); }

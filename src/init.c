@@ -21,6 +21,7 @@ void hak_lock(pthread_mutex_t *m) {
 }
 
 static void atfork_prepare(void) {
+  hak_release_atfork_prepare();
   hak_heap_atfork_prepare();
   hak_segment_atfork_prepare();
   hak_large_atfork_prepare();
@@ -30,12 +31,14 @@ static void atfork_parent(void) {
   hak_large_atfork_parent();
   hak_segment_atfork_parent();
   hak_heap_atfork_parent();
+  hak_release_atfork_parent();
 }
 
 static void atfork_child(void) {
   hak_large_atfork_child();
   hak_segment_atfork_child();
   hak_heap_atfork_child();
+  hak_release_atfork_child();
 }
 
 static uintptr_t make_secret(void) {

@@ -35,6 +35,7 @@ typedef struct hak_options_s {
   size_t segment_cache;      /* empty segments kept for reuse (process-wide) */
   size_t large_cache_bytes;  /* freed large mappings kept for reuse */
   bool no_thp;               /* madvise(MADV_NOHUGEPAGE) on segments */
+  bool purge_thread;         /* a background thread purges for idle threads and the caches */
   hak_invalid_mode_t invalid;
   bool stats;                /* print stats to stderr at exit */
   char stats_file[256];      /* append stats to this file at exit */
@@ -48,7 +49,8 @@ void hak_options_init(void) hak_internal;
   X(os_mmap) X(os_munmap) X(os_madvise) X(os_mremap) X(mapped_bytes) X(mapped_peak)  \
   X(purged_bytes) X(segments) X(segments_peak) X(segments_abandoned)                 \
   X(segments_reclaimed) X(pages_fresh) X(blocks_carved) X(malloc_generic)            \
-  X(large_allocs) X(large_cache_hits) X(heaps_created) X(heaps_live) X(invalid_frees)
+  X(large_allocs) X(large_cache_hits) X(heaps_created) X(heaps_live) X(invalid_frees)     \
+  X(units_detached) X(units_reattached)
 typedef struct hak_stats_atomic_s {
 #define HAK_STAT_DECL(name) _Atomic(uint64_t) name;
   HAK_STAT_FIELDS(HAK_STAT_DECL)
@@ -100,8 +102,9 @@ void hak_segment_map_mark(const void *region, uint8_t value) hak_internal;
 hak_segment_t *hak_segment_lookup(const void *p) hak_internal;
 void hak_segment_abandon_all(hak_heap_t *heap) hak_internal;
 bool hak_segment_reclaim_for_free(hak_heap_t *heap, hak_segment_t *seg) hak_internal;
-void hak_segment_purge(hak_heap_t *heap, bool force) hak_internal;
-void hak_segment_cache_collect(void) hak_internal;
+uint64_t hak_segment_purge_due(hak_heap_t *heap, uint64_t now, bool force) hak_internal;
+bool hak_segment_cache_decay(uint64_t now, bool force) hak_internal;
+void hak_segment_collect_abandoned(hak_heap_t *heap) hak_internal;
 bool hak_segment_is_valid(const hak_segment_t *seg) hak_internal;
 void hak_segment_atfork_prepare(void) hak_internal;
 void hak_segment_atfork_parent(void) hak_internal;
@@ -110,7 +113,7 @@ void hak_segment_atfork_child(void) hak_internal;
 /* ---- page.c ------------------------------------------------------------- */
 void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) hak_internal;
 void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t area) hak_internal;
-size_t hak_page_collect(hak_page_t *page) hak_internal;
+size_t hak_page_collect(hak_heap_t *heap, hak_page_t *page) hak_internal;
 void hak_page_retire(hak_heap_t *heap, hak_page_t *page) hak_internal;
 void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) hak_internal;
 void hak_page_reclaim(hak_heap_t *heap, hak_page_t *page) hak_internal;
@@ -123,6 +126,22 @@ void hak_queue_push_back(hak_heap_t *heap, size_t qidx, hak_page_t *page) hak_in
 size_t hak_class_block_size(size_t class_idx) hak_internal;
 bool hak_page_is_valid(const hak_page_t *page) hak_internal;
 
+/* ---- release.c: when free memory goes back to the OS ---------------------- */
+void hak_release_lock(hak_heap_t *heap) hak_internal;
+void hak_release_unlock(hak_heap_t *heap) hak_internal;
+void hak_release_thinned(hak_heap_t *heap, hak_page_t *page) hak_internal;
+void hak_release_page_full(hak_page_t *page) hak_internal;
+bool hak_release_reattach(hak_heap_t *heap, hak_page_t *page) hak_internal;
+uint32_t hak_release_detached_blocks(const hak_page_t *page) hak_internal;
+void hak_release_forget_segment(hak_heap_t *heap, hak_segment_t *seg) hak_internal;
+void hak_release_pass(hak_heap_t *heap, bool force) hak_internal;
+void hak_release_tick(hak_heap_t *heap) hak_internal;
+void hak_release_schedule(hak_heap_t *heap, uint64_t now) hak_internal;
+void hak_release_wake(void) hak_internal;
+void hak_release_atfork_prepare(void) hak_internal;
+void hak_release_atfork_parent(void) hak_internal;
+void hak_release_atfork_child(void) hak_internal;
+
 /* ---- heap.c ------------------------------------------------------------- */
 extern hak_tls hak_heap_t *hak_heap_tls hak_internal;
 extern hak_heap_t hak_heap_empty hak_internal;
@@ -131,6 +150,7 @@ hak_heap_t *hak_heap_init_thread(void) hak_internal;
 void hak_heap_key_create(void) hak_internal;
 void hak_heap_thread_done(void *heap) hak_internal;
 void hak_heap_collect(hak_heap_t *heap) hak_internal;
+hak_heap_t *hak_heap_all(void) hak_internal;
 void hak_heap_atfork_prepare(void) hak_internal;
 void hak_heap_atfork_parent(void) hak_internal;
 void hak_heap_atfork_child(void) hak_internal;
@@ -142,7 +162,7 @@ void hak_large_free_checked(hak_segment_t *seg, void *p, const char *fn) hak_int
 bool hak_large_is_live(const hak_segment_t *seg, const void *p) hak_internal;
 void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) hak_internal;
 size_t hak_large_usable(const hak_segment_t *seg, const void *p) hak_internal;
-void hak_large_cache_collect(void) hak_internal;
+bool hak_large_cache_decay(uint64_t now, bool force) hak_internal;
 void hak_large_atfork_prepare(void) hak_internal;
 void hak_large_atfork_parent(void) hak_internal;
 void hak_large_atfork_child(void) hak_internal;
@@ -211,6 +231,15 @@ static inline bool hak_page_is_block_start(const hak_page_t *page, const void *p
 static inline bool hak_page_is_pinned(const hak_page_t *page) {
   uintptr_t state = atomic_load_explicit(&((hak_page_t *)page)->xthread_free, memory_order_relaxed) & HAK_XFREE_STATE;
   return state >= HAK_XFREE_PUSHING;
+}
+
+/* Blocks handed out or freed by other threads and not yet collected. */
+static inline uint32_t hak_page_in_use(const hak_page_t *page) { return page->used + page->mark - page->bias; }
+
+/* `used` counts from the thin mark m (types.h). */
+static inline void hak_page_set_mark(hak_page_t *page, uint32_t m) {
+  page->used = page->used + page->mark - m;
+  page->mark = m;
 }
 
 static inline hak_heap_t *hak_segment_owner(const hak_segment_t *seg) {

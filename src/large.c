@@ -97,15 +97,13 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   return seg->huge_block;
 }
 
-/* Entries unused for 10 purge delays go back to the OS (checked on every
- * large free, so a program that stops using large blocks keeps none). */
-static hak_segment_t *cache_expire(uint64_t now, hak_segment_t *evict) {
+/* Entries unused for the decay time go back to the OS (lock held). */
+static hak_segment_t *cache_expire(uint64_t now, bool force, hak_segment_t *evict) {
   long delay = hak_options.purge_delay_ms;
-  if (delay < 0) return evict;
-  uint64_t max_age = (uint64_t)delay * 10;
+  if (delay < 0 && !force) return evict;
   for (int i = 0; i < LARGE_CACHE_SLOTS; i++) {
     hak_segment_t *s = large_cache[i];
-    if (s && now - large_cache_since[i] > max_age) {
+    if (s && (force || large_cache_since[i] + (uint64_t)delay <= now)) {
       large_cache[i] = NULL;
       large_cache_bytes -= s->size;
       s->next = evict;
@@ -113,6 +111,25 @@ static hak_segment_t *cache_expire(uint64_t now, hak_segment_t *evict) {
     }
   }
   return evict;
+}
+
+static void unmap_list(hak_segment_t *list) {
+  while (list) {
+    hak_segment_t *next = list->next;
+    hak_segment_unmap(list);
+    list = next;
+  }
+}
+
+/* The purge thread and hak_collect: expire the cache; true if entries are left. */
+bool hak_large_cache_decay(uint64_t now, bool force) {
+  if (large_cache_bytes == 0) return false; /* racy peek */
+  hak_lock(&large_lock);
+  hak_segment_t *evict = cache_expire(now, force, NULL);
+  bool left = large_cache_bytes != 0;
+  pthread_mutex_unlock(&large_lock);
+  unmap_list(evict);
+  return left;
 }
 
 /* Is p the block of this huge segment, handed out and not freed since? */
@@ -143,7 +160,7 @@ void hak_large_free(hak_segment_t *seg) {
   if (seg->size <= limit && !is_far(seg)) {
     uint64_t now = hak_clock_ms();
     hak_lock(&large_lock);
-    evict = cache_expire(now, evict);
+    evict = cache_expire(now, false, evict);
     int slot = -1;
     for (int i = 0; i < LARGE_CACHE_SLOTS && slot < 0; i++) if (large_cache[i] == NULL) slot = i;
     /* make room (in bytes or slots): evict the oldest entries */
@@ -167,12 +184,9 @@ void hak_large_free(hak_segment_t *seg) {
       seg = NULL;
     }
     pthread_mutex_unlock(&large_lock);
+    if (seg == NULL) hak_release_schedule(NULL, now); /* the cache decays */
   }
-  while (evict) {
-    hak_segment_t *next = evict->next;
-    hak_segment_unmap(evict);
-    evict = next;
-  }
+  unmap_list(evict);
   if (seg) hak_segment_unmap(seg);
 }
 
@@ -226,21 +240,6 @@ void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) {
   set_block(moved, (uint8_t *)moved + off);
   hak_segment_map_mark(moved, 1);
   return moved->huge_block;
-}
-
-void hak_large_cache_collect(void) {
-  hak_lock(&large_lock);
-  hak_segment_t *list = NULL;
-  for (int i = 0; i < LARGE_CACHE_SLOTS; i++) {
-    if (large_cache[i]) { large_cache[i]->next = list; list = large_cache[i]; large_cache[i] = NULL; }
-  }
-  large_cache_bytes = 0;
-  pthread_mutex_unlock(&large_lock);
-  while (list) {
-    hak_segment_t *next = list->next;
-    hak_segment_unmap(list);
-    list = next;
-  }
 }
 
 void hak_large_atfork_prepare(void) { hak_lock(&large_lock); }

@@ -14,9 +14,10 @@ extern char **environ;
 hak_options_t hak_options = {
   .profile = "balanced",
   .purge_delay_ms = 100,
-  .segment_cache = 4,
-  .large_cache_bytes = (size_t)64 << 20,
+  .segment_cache = 16,
+  .large_cache_bytes = (size_t)1 << 30,
   .no_thp = false,
+  .purge_thread = true,
   .invalid = HAK_INVALID_ABORT,
 };
 
@@ -71,15 +72,15 @@ static void apply_profile(const char *name) {
   if (strcmp(name, "speed") == 0) {
     hak_options.profile = "speed";
     hak_options.purge_delay_ms = 1000;
-    hak_options.segment_cache = 8;
-    hak_options.large_cache_bytes = (size_t)128 << 20;
+    hak_options.segment_cache = 32;
+    hak_options.large_cache_bytes = (size_t)4 << 30;
   } else if (strcmp(name, "balanced") == 0) {
     hak_options.profile = "balanced";
   } else if (strcmp(name, "lean") == 0) {
     hak_options.profile = "lean";
-    hak_options.purge_delay_ms = 0;
-    hak_options.segment_cache = 1;
-    hak_options.large_cache_bytes = (size_t)4 << 20;
+    hak_options.purge_delay_ms = 10;
+    hak_options.segment_cache = 16;
+    hak_options.large_cache_bytes = (size_t)256 << 20;
     hak_options.no_thp = true;
   } else {
     warn_ignored("HAKMEM_PROFILE", name);
@@ -106,6 +107,8 @@ void hak_options_init(void) {
     else warn_ignored("HAKMEM_LARGE_CACHE", v);
   }
   if ((v = env_get("HAKMEM_NO_THP")) != NULL && !parse_bool(v, &hak_options.no_thp)) warn_ignored("HAKMEM_NO_THP", v);
+  if ((v = env_get("HAKMEM_PURGE_THREAD")) != NULL && !parse_bool(v, &hak_options.purge_thread))
+    warn_ignored("HAKMEM_PURGE_THREAD", v);
   if ((v = env_get("HAKMEM_INVALID_FREE")) != NULL) {
     if (strcmp(v, "abort") == 0) hak_options.invalid = HAK_INVALID_ABORT;
     else if (strcmp(v, "warn") == 0) hak_options.invalid = HAK_INVALID_WARN;

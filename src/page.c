@@ -20,7 +20,11 @@ size_t hak_class_block_size(size_t c) {
 /* HAK_DEBUG >= 2: every block on the page's free list lies on a block
  * boundary of the carved area, and the counts add up. */
 bool hak_page_is_valid(const hak_page_t *page) {
-  if (!page->in_use || page->capacity > page->reserved || page->used > page->capacity + page->bias) return false;
+  uint32_t in_use = hak_page_in_use(page);
+  if (!page->in_use || page->capacity > page->reserved || in_use > page->capacity) return false;
+  if (page->mark != 0 && in_use + page->bias <= page->mark) return false;
+  if ((page->purged & ~page->detached) != 0) return false;
+  uint32_t detached = hak_release_detached_blocks(page);
   size_t listed = 0;
   for (const hak_block_t *b = page->free; b != NULL; b = b->next) {
     const uint8_t *p = (const uint8_t *)b;
@@ -28,7 +32,7 @@ bool hak_page_is_valid(const hak_page_t *page) {
         (size_t)(p - page->start) / page->block_size >= page->capacity || ++listed > page->capacity)
       return false;
   }
-  return listed + page->used - page->bias == page->capacity;
+  return listed + in_use + detached == page->capacity;
 }
 
 /* ---- queues ---------------------------------------------------------------- */
@@ -37,12 +41,15 @@ static void page_set_bias(hak_page_t *page, bool on) {
   page->bias = on;
   if (on) page->used++;
   else page->used--; /* may reach 0: the page stays queued and is reused first */
+  /* below its thin mark: forget the mark (never miss the page emptying) */
+  if (page->mark != 0 && (int32_t)page->used <= 0) hak_page_set_mark(page, 0);
 }
 
-/* Keep the bias invariant of a class queue: only a page alone has it. The
- * lean profile keeps no empty page, so it has no bias at all. */
+/* Keep the bias invariant of a class queue: only a page alone has it (in
+ * every profile: an empty page kept is purged by the release policy, not
+ * given back at every burst). */
 static void queue_fix_bias(hak_heap_t *heap, size_t qidx) {
-  if (qidx >= HAK_CLASS_COUNT || hak_options.purge_delay_ms == 0) return;
+  if (qidx >= HAK_CLASS_COUNT) return;
   hak_page_queue_t *q = &heap->queues[qidx];
   if (q->first == NULL) return;
   if (q->first == q->last) {
@@ -98,6 +105,8 @@ void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t ar
   page->block_divisor = UINT64_MAX / bsize + 1;
   page->capacity = 0;
   page->carved = 0;
+  page->mark = 0;
+  page->detached = page->purged = 0;
   page->reserved = (uint32_t)(area / bsize);
   page->next = page->prev = NULL;
   hak_assert(atomic_load(&page->xthread_free) == 0); /* a pinned page is never freed */
@@ -119,6 +128,7 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
   page->capacity += (uint32_t)n;
   page->carved = (uint32_t)(page->capacity * bsize);
   heap->stats.blocks_carved += n;
+  hak_release_page_full(page);
 }
 
 /* Move blocks freed by other threads to `free`; returns how many.
@@ -126,14 +136,14 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
  * none of them can be the head of `free` (already free). Either means a block
  * was freed twice by other threads; the list is corrupt (perhaps a cycle), so
  * the program is stopped rather than left spinning or aliasing blocks. */
-size_t hak_page_collect(hak_page_t *page) {
+size_t hak_page_collect(hak_heap_t *heap, hak_page_t *page) {
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   if ((old & ~HAK_XFREE_STATE) == 0) return 0;
   while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, old & HAK_XFREE_STATE,
                                                 memory_order_acquire, memory_order_relaxed)) {
   }
   hak_block_t *list = (hak_block_t *)(old & ~HAK_XFREE_STATE);
-  size_t limit = page->used - page->bias, n = 1;
+  size_t limit = hak_page_in_use(page), n = 1;
   hak_block_t *tail = list;
   for (;;) {
     if (hak_unlikely(n > limit || tail == page->free))
@@ -146,6 +156,7 @@ size_t hak_page_collect(hak_page_t *page) {
   page->free = list;
   page->free_is_zero = 0;
   page->used -= (uint32_t)n;
+  if (page->mark != 0 && (int32_t)page->used <= 0) hak_release_thinned(heap, page);
   return n;
 }
 
@@ -183,6 +194,7 @@ static bool page_to_full(hak_heap_t *heap, hak_page_t *page) {
   hak_queue_remove(heap, page->class_idx, page);
   page->in_full = 1;
   hak_queue_push_back(heap, HAK_CLASS_FULL, page);
+  hak_release_page_full(page);
   return true;
 }
 
@@ -202,15 +214,20 @@ void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) {
  * until the notification is processed, which retires it). */
 void hak_page_retire(hak_heap_t *heap, hak_page_t *page) {
   hak_assert(page->used == 0 && page->in_use);
-  hak_assert_expensive(hak_page_is_valid(page));
-  if (page->in_full) {
-    hak_page_unfull(heap, page);
-    if (page->used != 0) return; /* alone: kept */
+  if (page->in_full) hak_page_unfull(heap, page); /* it has a free block now */
+  if (page->mark != 0) {
+    /* not empty: the page thinned out to its mark (release.c) */
+    if ((int32_t)page->used <= 0) hak_release_thinned(heap, page);
+    if (page->used != 0) return;
   }
+  if (page->used != 0) return; /* alone: kept (bias) */
+  hak_assert_expensive(hak_page_is_valid(page));
   if (hak_page_is_pinned(page)) return;
   hak_queue_remove(heap, page->class_idx, page);
   hak_segment_page_free(heap, page);
 }
+
+static bool page_is_empty(const hak_page_t *page) { return hak_page_in_use(page) == 0 && page->bias == 0; }
 
 /* A page of a segment this heap just adopted (its state is not PUSHING or
  * ORPHAN any more; LISTED means it is on this heap's xpages list): rebuild
@@ -219,14 +236,14 @@ void hak_page_reclaim(hak_heap_t *heap, hak_page_t *page) {
   page->next = page->prev = NULL;
   page_set_bias(page, false); /* from the queue of the heap that abandoned it */
   page->in_full = 0;
-  hak_page_collect(page);
-  if (page->used == 0 && !hak_page_is_pinned(page)) {
+  hak_page_collect(heap, page);
+  if (page_is_empty(page) && !hak_page_is_pinned(page)) {
     hak_segment_page_free(heap, page);
     return;
   }
   hak_queue_push_back(heap, page->class_idx, page);
-  if (!page_has_free(page) && page->capacity == page->reserved) {
-    if (!page_to_full(heap, page)) hak_page_collect(page);
+  if (!page_has_free(page) && page->capacity == page->reserved && page->detached == 0) {
+    if (!page_to_full(heap, page)) hak_page_collect(heap, page);
   } else {
     uintptr_t expect = HAK_XFREE_ARMED; /* armed by the old owner: not full here */
     atomic_compare_exchange_strong(&page->xthread_free, &expect, 0);
@@ -239,8 +256,8 @@ static void page_xpage_arrived(hak_heap_t *heap, hak_page_t *page) {
   hak_page_wait_pushed(page); /* it is on our list: the pusher is nearly done */
   hak_page_set_xstate(page, HAK_XFREE_LISTED, 0);
   hak_assert(page->in_use);
-  hak_page_collect(page);
-  if (page->used == 0) {
+  hak_page_collect(heap, page);
+  if (page_is_empty(page)) {
     hak_page_retire(heap, page);
   } else if (!page->in_full) {
     /* a local free took it out of the full queue meanwhile */
@@ -250,8 +267,8 @@ static void page_xpage_arrived(hak_heap_t *heap, hak_page_t *page) {
     uintptr_t expect = 0; /* re-arm; if blocks raced in, take them */
     if (!atomic_compare_exchange_strong(&page->xthread_free, &expect, HAK_XFREE_ARMED) &&
         (expect & ~HAK_XFREE_STATE) != 0) {
-      hak_page_collect(page);
-      if (page->used == 0) hak_page_retire(heap, page);
+      hak_page_collect(heap, page);
+      if (page_is_empty(page)) hak_page_retire(heap, page);
       else hak_page_unfull(heap, page);
     }
   }
@@ -295,7 +312,8 @@ static hak_page_t *heap_find_page(hak_heap_t *heap, size_t c) {
   hak_page_t *page = heap->queues[c].first;
   while (page != NULL) {
     hak_page_t *next = page->next;
-    if (page->free == NULL) hak_page_collect(page);
+    if (page->free == NULL) hak_page_collect(heap, page);
+    if (page->free == NULL && page->detached != 0) hak_release_reattach(heap, page);
     if (page->free == NULL && page->capacity < page->reserved) page_extend(heap, page);
     if (page->free != NULL) {
       hak_assert_expensive(hak_page_is_valid(page));
@@ -334,6 +352,7 @@ void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
   if (size > HAK_LARGE_MAX) return hak_large_alloc(size, 0, zero);
   if ((++heap->stats.malloc_generic & 255) == 0) hak_stats_merge_heap(&heap->stats);
   if (atomic_load_explicit(&heap->xpages, memory_order_relaxed) != NULL) hak_page_process_xpages(heap);
+  hak_release_tick(heap);
   size_t c = hak_size_class(size);
   hak_page_t *page = heap_find_page(heap, c);
   if (hak_unlikely(page == NULL)) { errno = ENOMEM; return NULL; }

@@ -120,22 +120,35 @@ static void avail_remove(hak_heap_t *heap, hak_segment_t *seg) {
   seg->in_avail = 0;
 }
 
+/* heap->dirty_pages changes: the purge thread's hint follows (lock held). */
+static void heap_dirty_add(hak_heap_t *heap, int32_t n) {
+  heap->dirty_pages += (uint32_t)n;
+  atomic_fetch_add_explicit(&heap->release_work, (uint32_t)n, memory_order_relaxed);
+}
+
+/* The heap's segment list and dirty counts are read by the purge thread:
+ * changed under the heap's release lock. */
 static void heap_add_segment(hak_heap_t *heap, hak_segment_t *seg) {
+  hak_release_lock(heap);
   seg->prev = NULL;
   seg->next = heap->segments;
   if (heap->segments) heap->segments->prev = seg;
   heap->segments = seg;
   seg->in_avail = 0;
   if (seg->free_mask) avail_add(heap, seg);
-  heap->dirty_pages += seg->dirty_pages;
+  heap_dirty_add(heap, (int32_t)seg->dirty_pages);
+  hak_release_unlock(heap);
 }
 
 static void heap_remove_segment(hak_heap_t *heap, hak_segment_t *seg) {
+  hak_release_lock(heap);
   avail_remove(heap, seg);
   if (seg->prev) seg->prev->next = seg->next; else heap->segments = seg->next;
   if (seg->next) seg->next->prev = seg->prev;
   seg->next = seg->prev = NULL;
-  heap->dirty_pages -= seg->dirty_pages;
+  heap_dirty_add(heap, -(int32_t)seg->dirty_pages);
+  hak_release_forget_segment(heap, seg);
+  hak_release_unlock(heap);
 }
 
 static uint8_t *page_area(hak_segment_t *seg, hak_page_t *page, size_t *size) {
@@ -159,6 +172,8 @@ static void segment_release(hak_heap_t *heap, hak_segment_t *seg) {
     } else {
       seg->is_zero = seg->dirty_pages == 0 && seg->is_zero;
     }
+    uint64_t now = hak_clock_ms();
+    seg->cached_since_ms = now;
     hak_lock(&pool_lock);
     if (pool_cache_count < hak_options.segment_cache) {
       seg->next = pool_cache;
@@ -167,7 +182,10 @@ static void segment_release(hak_heap_t *heap, hak_segment_t *seg) {
       seg = NULL;
     }
     pthread_mutex_unlock(&pool_lock);
-    if (seg == NULL) return;
+    if (seg == NULL) {
+      hak_release_schedule(NULL, now); /* the cache decays */
+      return;
+    }
   }
   hak_segment_unmap(seg);
 }
@@ -255,6 +273,7 @@ hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) {
     if (seg == NULL) return NULL;
   }
   hak_assert(seg->free_mask != 0 && hak_segment_owner(seg) == heap);
+  hak_release_lock(heap);
   unsigned i = (unsigned)__builtin_ctzll(seg->free_mask);
   hak_page_t *page = &seg->pages[i];
   hak_assert(!page->in_use);
@@ -265,9 +284,10 @@ hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) {
     page->is_dirty = 0;
     page->is_zero = 0;
     seg->dirty_pages--;
-    heap->dirty_pages--;
+    heap_dirty_add(heap, -1);
   }
   page->in_use = 1;
+  hak_release_unlock(heap);
   return page;
 }
 
@@ -275,53 +295,57 @@ static void page_mark_purged(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *p
   page->is_dirty = 0;
   page->is_zero = 1;
   seg->dirty_pages--;
-  heap->dirty_pages--;
-}
-
-static void page_purge(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *page) {
-  size_t n;
-  uint8_t *start = page_area(seg, page, &n);
-  hak_os_purge(start, n);
-  page_mark_purged(heap, seg, page);
+  heap_dirty_add(heap, -1);
 }
 
 void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   hak_segment_t *seg = hak_ptr_segment(page);
-  hak_assert(page->in_use && page->used == 0 && hak_segment_owner(seg) == heap);
+  hak_assert(page->in_use && page->used == 0 && page->mark == 0 && hak_segment_owner(seg) == heap);
   hak_assert(!hak_page_is_pinned(page));
+  uint64_t now = hak_clock_ms();
+  hak_release_lock(heap);
   page->in_use = 0;
   page->carved = 0; /* no pointer is a block start of a free page */
   page->free = NULL;
   page->used = page->capacity = page->reserved = 0;
   page->bias = 0;
   page->in_full = page->has_aligned = 0;
+  page->detached = page->purged = 0;
   seg->used_pages--;
   seg->free_mask |= (uint64_t)1 << page->page_index;
   page->is_dirty = 1;
+  page->free_since_ms = now;
   seg->dirty_pages++;
-  heap->dirty_pages++;
-  if (seg->used_pages == 0) {
+  heap_dirty_add(heap, 1);
+  bool empty = seg->used_pages == 0;
+  if (!empty) avail_add(heap, seg);
+  hak_release_unlock(heap);
+  if (empty) {
     segment_release(heap, seg);
     return;
   }
-  avail_add(heap, seg);
-  long delay = hak_options.purge_delay_ms;
-  if (delay == 0) {
-    page_purge(heap, seg, page);
-  } else if (delay > 0) {
-    uint64_t now = hak_clock_ms();
-    page->free_since_ms = now;
-    if (heap->next_purge_ms == 0) heap->next_purge_ms = now + (uint64_t)delay;
-    else if (now >= heap->next_purge_ms) hak_segment_purge(heap, false);
+  if (hak_options.purge_delay_ms == 0) {
+    hak_release_lock(heap); /* the purge thread may have been faster */
+    if (page->is_dirty && !page->in_use) {
+      size_t n;
+      uint8_t *start = page_area(seg, page, &n);
+      hak_os_purge(start, n); /* lean: at once (a page, not an operation) */
+      page_mark_purged(heap, seg, page);
+    }
+    hak_release_unlock(heap);
+  } else {
+    hak_release_schedule(heap, now);
+    hak_release_tick(heap);
   }
 }
 
-/* Purge free pages that have been free for the purge delay (all if force). */
-void hak_segment_purge(hak_heap_t *heap, bool force) {
-  if (heap->dirty_pages == 0) { heap->next_purge_ms = 0; return; }
+/* Purge the free pages whose decay time has passed (all if force); returns
+ * the earliest deadline left, or 0. The heap's release lock is held. */
+uint64_t hak_segment_purge_due(hak_heap_t *heap, uint64_t now, bool force) {
+  if (heap->dirty_pages == 0) return 0;
   long delay = hak_options.purge_delay_ms;
-  if (delay < 0 && !force) return;
-  uint64_t now = hak_clock_ms(), next = 0;
+  if (delay < 0 && !force) return 0;
+  uint64_t next = 0;
   for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
     if (seg->dirty_pages == 0) continue;
     /* neighbouring pages go back in one madvise */
@@ -349,7 +373,7 @@ void hak_segment_purge(hak_heap_t *heap, bool force) {
     }
     if (run != NULL) hak_os_purge(run, run_len);
   }
-  heap->next_purge_ms = next;
+  return next;
 }
 
 /* ---- thread exit -------------------------------------------------------------- */
@@ -360,7 +384,7 @@ void hak_segment_purge(hak_heap_t *heap, bool force) {
  * put on this heap's list become ORPHAN, for the adopter to take in hand, so
  * the heap record is recycled with an empty list that nobody pushes on. */
 void hak_segment_abandon_all(hak_heap_t *heap) {
-  hak_segment_purge(heap, true);
+  hak_release_pass(heap, true);
   for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) atomic_store(&seg->owner, NULL);
   for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next)
     for (uint32_t i = 0; i < seg->page_count; i++)
@@ -387,16 +411,46 @@ void hak_segment_abandon_all(hak_heap_t *heap) {
   }
 }
 
-void hak_segment_cache_collect(void) {
+/* Empty segments in the cache decay: unmapped once unused for the decay
+ * time (all if force). Returns true if some are left. */
+bool hak_segment_cache_decay(uint64_t now, bool force) {
+  if (pool_cache == NULL) return false; /* racy peek: fine */
+  long delay = hak_options.purge_delay_ms;
+  if (delay < 0 && !force) return true;
+  hak_segment_t *drop = NULL;
   hak_lock(&pool_lock);
-  hak_segment_t *list = pool_cache;
-  pool_cache = NULL;
-  pool_cache_count = 0;
+  hak_segment_t **link = &pool_cache;
+  while (*link != NULL) {
+    hak_segment_t *seg = *link;
+    if (force || seg->cached_since_ms + (uint64_t)delay <= now) {
+      *link = seg->next;
+      pool_cache_count--;
+      seg->next = drop;
+      drop = seg;
+    } else {
+      link = &seg->next;
+    }
+  }
+  bool left = pool_cache != NULL;
   pthread_mutex_unlock(&pool_lock);
-  while (list) {
-    hak_segment_t *next = list->next;
-    hak_segment_unmap(list);
-    list = next;
+  while (drop) {
+    hak_segment_t *next = drop->next;
+    hak_segment_unmap(drop);
+    drop = next;
+  }
+  return left;
+}
+
+/* hak_collect: adopt every abandoned segment (so the segments that other
+ * threads emptied go back, and the rest serve this heap). */
+void hak_segment_collect_abandoned(hak_heap_t *heap) {
+  while (pool_abandoned != NULL) {
+    hak_lock(&pool_lock);
+    hak_segment_t *seg = pool_abandoned;
+    if (seg) pool_remove_abandoned(seg);
+    pthread_mutex_unlock(&pool_lock);
+    if (seg == NULL) break;
+    segment_adopt(heap, seg);
   }
 }
 

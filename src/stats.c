@@ -22,6 +22,8 @@ void hak_stats_merge_heap(hak_heap_stats_t *s) {
   hak_stat_add(malloc_generic, s->malloc_generic);
   hak_stat_add(blocks_carved, s->blocks_carved);
   hak_stat_add(pages_fresh, s->pages_fresh);
+  hak_stat_add(units_detached, s->units_detached);
+  hak_stat_add(units_reattached, s->units_reattached);
   memset(s, 0, sizeof(*s));
 }
 

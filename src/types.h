@@ -100,12 +100,17 @@ typedef struct hak_segment_s hak_segment_t;
 /* A page: blocks of one size class inside one segment.
  * Invariants (owner thread's view):
  *   - every block of the page is in exactly one of: handed out, `free`,
- *     `xthread_free`, or not yet carved (index >= capacity);
+ *     `xthread_free`, detached (it overlaps a unit of `detached`, see
+ *     release.c), or not yet carved (index >= capacity);
  *   - carved == capacity * block_size: the free fast path accepts a pointer
  *     only below start + carved (0 while the page is not in use);
- *   - used = capacity - |free|; so blocks in xthread_free still
- *     count as used until the owner collects them;
- *   - used == 0 means every carved block is back: the page can be retired;
+ *   - used = in use + bias - mark (mod 2^32), where "in use" = capacity -
+ *     |free| - detached blocks; blocks in xthread_free still count as in use
+ *     until the owner collects them;
+ *   - the free fast path leaves only when used reaches 0: with mark == 0 the
+ *     page is empty (can be retired); with mark > 0 it has thinned out to
+ *     the mark (release.c may detach its free memory); mark == 0 or
+ *     in use + bias > mark after every slow path;
  *   - bias: a page alone in its class queue holds one phantom block in
  *     `used` (bias = 1), so freeing its last block does not leave the free
  *     fast path: the last page of a class is kept anyway, and a program that
@@ -127,6 +132,7 @@ typedef struct hak_page_s {
   size_t block_size;
   uint64_t block_divisor;  /* 2^64/block_size+1: off is a multiple of block_size iff off*divisor < divisor */
   uint32_t carved;         /* capacity * block_size: bytes of blocks carved so far */
+  uint32_t mark;           /* thin mark: `used` counts from here (see release.c) */
   /* colder fields */
   uint32_t capacity;       /* blocks carved so far */
   uint32_t reserved;       /* blocks that fit */
@@ -135,10 +141,14 @@ typedef struct hak_page_s {
   uint8_t is_dirty;        /* free in the segment and not yet purged */
   uint8_t bias;            /* 1: alone in its class queue, and `used` counts a phantom block */
   uint8_t page_index;
+  uint8_t in_pending;      /* on the heap's pending list (release.c) */
   _Atomic(uintptr_t) xthread_free; /* remote frees: block list | HAK_XFREE_* state */
   struct hak_page_s *next, *prev;  /* in a heap queue */
   struct hak_page_s *xnext;        /* in the owner heap's xpages list */
-  uint64_t free_since_ms;          /* when a dirty free page was freed (purge delay) */
+  uint64_t free_since_ms;          /* free page: when it was freed; in use: when units were detached */
+  uint64_t detached;               /* release units whose blocks are off the free list (release.c) */
+  uint64_t purged;                 /* of those, units given back to the OS */
+  struct hak_page_s *pnext;        /* in the heap's pending list */
 } __attribute__((aligned(128))) hak_page_t; /* a power of two: page lookup is a shift */
 _Static_assert(sizeof(hak_page_t) == 128, "hak_page_t should be 128 bytes");
 
@@ -175,6 +185,7 @@ struct hak_segment_s {
   uint32_t dirty_pages; /* free pages not yet purged */
   uint64_t free_mask;
   size_t size; /* bytes mapped */
+  uint64_t cached_since_ms; /* in the segment cache: since when */
   uint8_t *huge_block; /* HAK_PAGE_HUGE: the block handed out */
   uintptr_t cookie; /* address ^ process secret: checked on slow paths */
   hak_segment_t *next, *prev;         /* owner's all-segments list, or the abandoned pool / cache */
@@ -189,6 +200,8 @@ typedef struct hak_heap_stats_s {
   uint64_t malloc_generic;
   uint64_t blocks_carved;
   uint64_t pages_fresh;
+  uint64_t units_detached;
+  uint64_t units_reattached;
 } hak_heap_stats_t;
 
 /* A thread heap. Owned by one thread; other threads only push pages on
@@ -206,9 +219,18 @@ struct hak_heap_s {
   hak_segment_t *segments_avail[HAK_PAGE_KINDS]; /* owned, with free pages */
   _Atomic(hak_page_t *) xpages; /* linked by page->xnext */
   uint32_t dirty_pages;     /* free dirty pages over all owned segments */
-  uint64_t next_purge_ms;   /* earliest deadline of a dirty page, or 0 */
   hak_heap_stats_t stats;
   hak_heap_t *pool_next;    /* in the pool of free heap records */
+  hak_heap_t *all_next;     /* every heap record ever made (the purge thread walks them) */
+  /* Release state (release.c), under release_lock: the owner takes it on
+   * slow paths only, the purge thread to purge for an idle owner. Guards the
+   * segment list, pages' in_use/is_dirty/detached/purged, dirty_pages and
+   * the pending list. */
+  _Atomic(int) release_lock;
+  hak_page_t *pending;      /* in-use pages with detached units not yet purged */
+  _Atomic(uint32_t) release_work; /* pending pages + dirty pages: nonzero if the purge thread has work */
+  uint64_t next_release_ms; /* the owner's next pass */
+  uint32_t release_ticks;
   bool live;
 };
 

@@ -1,0 +1,411 @@
+/* release.c — the release policy: which free memory goes back to the OS, and
+ * when. os.c does the madvise/munmap; this file decides.
+ *
+ * What can go back:
+ *   - free pages: whole pages given back to their segment (segment.c marks
+ *     them dirty until purged);
+ *   - detached units of pages still in use: when a page has thinned out, the
+ *     parts of it whose blocks are all free are taken off its free list
+ *     ("detached") so that nobody touches them, and can then be purged. A
+ *     unit is one OS page (4 KiB) of a small page, or one block of a medium or
+ *     large page (blocks above 8 KiB). A block overlapping any detached unit
+ *     is off the free list; when the owner runs out of blocks it re-attaches a
+ *     unit (its blocks come back, zero where the unit was purged) before
+ *     carving new ones;
+ *   - empty segments in the segment cache, mappings in the large-block cache
+ *     (segment.c, large.c keep the time each entered).
+ *
+ * When: step decay. Memory goes back once it has stayed unused for the
+ * profile's decay time (HAKMEM_PURGE_DELAY): memory the program keeps
+ * re-using within that time is never purged (re-attaching or re-using a
+ * page cancels its purge without a system call), memory it stopped using
+ * goes back. decay 0 (lean) purges at once, but only at the events below,
+ * never per malloc/free; decay < 0 keeps everything.
+ *
+ * Who, and on which paths (never the malloc/free fast paths):
+ *   - the owner: a page's in-use count crossing its thin mark (the free fast
+ *     path's existing "used reached 0" branch: `used` counts from the mark),
+ *     a page running out (re-attach), and a pass over its pending memory
+ *     when its deadline is due, checked on the malloc slow path and when a
+ *     page is freed; forced by hak_collect/malloc_trim and at thread exit;
+ *   - the purge thread, for owners that went idle and for the shared caches:
+ *     started on first need, exits after a while with nothing to do, re-made
+ *     after fork; HAKMEM_PURGE_THREAD=0 turns it off.
+ *
+ * Locking: a heap's release_lock (a spin lock, taken on slow paths only)
+ * guards what the purge thread reads or writes for that heap: its segment
+ * list, pages' in_use/is_dirty/detached/purged, dirty counts and the pending
+ * list. The owner's free lists are never touched by the purge thread: it only
+ * purges memory whose blocks are off every list. bg_lock serialises the purge
+ * thread's rounds; the fork prepare handler takes it, so no heap lock is held
+ * by the purge thread across fork. */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define UNIT_SIZE HAK_OS_PAGE_SIZE
+/* Thin marks: the first at half of the page's blocks, each next one at a
+ * quarter of what is still in use (so a page emptying out is visited a few
+ * times, about log4 of its blocks, not at every free). */
+#define MARK_SHIFT 2
+
+/* ---- the heap's release lock -------------------------------------------- */
+void hak_release_lock(hak_heap_t *heap) {
+  int expect = 0;
+  while (!atomic_compare_exchange_weak_explicit(&heap->release_lock, &expect, 1, memory_order_acquire,
+                                                memory_order_relaxed)) {
+    expect = 0;
+    sched_yield();
+  }
+}
+
+static bool release_trylock(hak_heap_t *heap) {
+  int expect = 0;
+  return atomic_compare_exchange_strong_explicit(&heap->release_lock, &expect, 1, memory_order_acquire,
+                                                 memory_order_relaxed);
+}
+
+void hak_release_unlock(hak_heap_t *heap) { atomic_store_explicit(&heap->release_lock, 0, memory_order_release); }
+
+static bool decay_off(void) { return hak_options.purge_delay_ms < 0; }
+
+/* ---- units of a page ---------------------------------------------------- */
+static bool unit_is_block(const hak_page_t *page) { return page->block_size > HAK_SMALL_MAX; }
+
+/* Units of the carved area: whole OS pages of it, or its blocks. */
+static unsigned unit_count(const hak_page_t *page) {
+  if (unit_is_block(page)) return page->capacity;
+  return page->carved / UNIT_SIZE;
+}
+
+/* Blocks [lo, hi) overlap unit u. */
+static void unit_blocks(const hak_page_t *page, unsigned u, uint32_t *lo, uint32_t *hi) {
+  if (unit_is_block(page)) { *lo = u; *hi = u + 1; return; }
+  size_t a = (size_t)u * UNIT_SIZE, b = a + UNIT_SIZE, bs = page->block_size;
+  *lo = (uint32_t)(a / bs);
+  uint32_t h = (uint32_t)((b + bs - 1) / bs);
+  *hi = h < page->capacity ? h : page->capacity;
+}
+
+/* The units block i overlaps, as a mask. */
+static uint64_t block_units(const hak_page_t *page, uint32_t i) {
+  if (unit_is_block(page)) return (uint64_t)1 << i;
+  size_t a = (size_t)i * page->block_size, b = a + page->block_size - 1;
+  unsigned ua = (unsigned)(a / UNIT_SIZE), ub = (unsigned)(b / UNIT_SIZE);
+  if (ub > 63) ub = 63;
+  return (ub - ua == 63 ? ~(uint64_t)0 : (((uint64_t)2 << (ub - ua)) - 1)) << ua;
+}
+
+/* The memory of unit u that can be purged: the OS pages inside it. */
+static uint8_t *unit_range(const hak_page_t *page, unsigned u, size_t *len) {
+  uint8_t *a, *b;
+  if (unit_is_block(page)) {
+    a = (uint8_t *)hak_align_up((uintptr_t)(page->start + (size_t)u * page->block_size), UNIT_SIZE);
+    b = (uint8_t *)(((uintptr_t)(page->start + (size_t)(u + 1) * page->block_size)) & ~(UNIT_SIZE - 1));
+  } else {
+    a = page->start + (size_t)u * UNIT_SIZE;
+    b = a + UNIT_SIZE;
+  }
+  *len = b > a ? (size_t)(b - a) : 0;
+  return a;
+}
+
+/* Blocks of the page that are off the free list because they overlap a
+ * detached unit (for validation). */
+uint32_t hak_release_detached_blocks(const hak_page_t *page) {
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < page->capacity; i++) n += (block_units(page, i) & page->detached) != 0;
+  return n;
+}
+
+/* ---- pending pages --------------------------------------------------------- */
+static void pending_add(hak_heap_t *heap, hak_page_t *page, uint64_t now) {
+  if (page->in_pending) return;
+  page->in_pending = 1;
+  page->free_since_ms = now;
+  page->pnext = heap->pending;
+  heap->pending = page;
+  atomic_fetch_add_explicit(&heap->release_work, 1, memory_order_relaxed);
+}
+
+/* Purge the detached units of a page that are not purged yet (lock held). */
+static void page_purge_detached(hak_page_t *page) {
+  uint64_t todo = page->detached & ~page->purged;
+  uint8_t *run = NULL;
+  size_t run_len = 0;
+  while (todo) {
+    unsigned u = (unsigned)__builtin_ctzll(todo);
+    todo &= todo - 1;
+    size_t n;
+    uint8_t *p = unit_range(page, u, &n);
+    if (n == 0) continue;
+    if (run != NULL && run + run_len == p) { run_len += n; continue; }
+    if (run != NULL) hak_os_purge(run, run_len);
+    run = p;
+    run_len = n;
+  }
+  if (run != NULL) hak_os_purge(run, run_len);
+  page->purged = page->detached;
+}
+
+/* Walk the pending list: purge what is due (everything if force), drop
+ * entries with nothing left to purge. Returns the earliest deadline left, or
+ * 0. Lock held. */
+static uint64_t pending_pass(hak_heap_t *heap, uint64_t now, bool force) {
+  uint64_t delay = (uint64_t)(hak_options.purge_delay_ms > 0 ? hak_options.purge_delay_ms : 0), next = 0;
+  hak_page_t **link = &heap->pending;
+  while (*link != NULL) {
+    hak_page_t *page = *link;
+    bool keep = page->in_use && (page->detached & ~page->purged) != 0;
+    if (keep && (force || page->free_since_ms + delay <= now)) {
+      page_purge_detached(page);
+      keep = false;
+    }
+    if (!keep) {
+      *link = page->pnext;
+      page->in_pending = 0;
+      page->pnext = NULL;
+      atomic_fetch_sub_explicit(&heap->release_work, 1, memory_order_relaxed);
+      continue;
+    }
+    uint64_t due = page->free_since_ms + delay;
+    if (next == 0 || due < next) next = due;
+    link = &page->pnext;
+  }
+  return next;
+}
+
+/* A segment leaves the heap: none of its pages may stay on the pending list. */
+void hak_release_forget_segment(hak_heap_t *heap, hak_segment_t *seg) {
+  hak_page_t **link = &heap->pending;
+  while (*link != NULL) {
+    hak_page_t *page = *link;
+    if (hak_ptr_segment(page) == seg) {
+      *link = page->pnext;
+      page->in_pending = 0;
+      page->pnext = NULL;
+      atomic_fetch_sub_explicit(&heap->release_work, 1, memory_order_relaxed);
+    } else {
+      link = &page->pnext;
+    }
+  }
+}
+
+/* ---- detaching and re-attaching (owner only) -------------------------------- */
+/* Take the units of the page whose blocks are all free off its free list;
+ * they are purged now (decay 0) or when their decay time has passed. */
+static void page_detach_free_units(hak_heap_t *heap, hak_page_t *page) {
+  unsigned units = unit_count(page);
+  if (units == 0 || page->free == NULL) return;
+  if (units > 64) units = 64;
+  uint64_t is_free[HAK_SEGMENT_SIZE / HAK_SMALL_PAGE_SHIFT / 64 + 1]; /* bits, by block index */
+  size_t words = ((size_t)page->capacity + 63) / 64;
+  if (words > sizeof(is_free) / sizeof(is_free[0])) return;
+  memset(is_free, 0, words * sizeof(uint64_t));
+  size_t listed = 0;
+  for (hak_block_t *b = page->free; b != NULL; b = b->next) {
+    size_t i = (size_t)(((unsigned __int128)((uint8_t *)b - page->start) * page->block_divisor) >> 64);
+    if (++listed > page->capacity || i >= page->capacity) hak_fatal_at("corrupt free list in the page at", page->start);
+    is_free[i / 64] |= (uint64_t)1 << (i % 64);
+  }
+  uint64_t add = 0;
+  for (unsigned u = 0; u < units; u++) {
+    if ((page->detached >> u) & 1) continue;
+    uint32_t lo, hi;
+    unit_blocks(page, u, &lo, &hi);
+    bool all = lo < hi;
+    for (uint32_t i = lo; i < hi && all; i++)
+      all = ((is_free[i / 64] >> (i % 64)) & 1) || (block_units(page, i) & page->detached) != 0;
+    if (all) add |= (uint64_t)1 << u;
+  }
+  if (add == 0) return;
+  /* unlink every block that overlaps a newly detached unit */
+  uint64_t off = page->detached | add;
+  hak_block_t **link = &page->free;
+  while (*link != NULL) {
+    hak_block_t *b = *link;
+    uint32_t i = (uint32_t)(((unsigned __int128)((uint8_t *)b - page->start) * page->block_divisor) >> 64);
+    if (block_units(page, i) & off) *link = b->next;
+    else link = &b->next;
+  }
+  uint64_t now = hak_clock_ms();
+  hak_release_lock(heap);
+  page->detached |= add;
+  pending_add(heap, page, now);
+  if (hak_options.purge_delay_ms == 0) pending_pass(heap, now, true);
+  hak_release_unlock(heap);
+  heap->stats.units_detached += (uint64_t)__builtin_popcountll(add);
+  if (hak_options.purge_delay_ms != 0) hak_release_schedule(heap, now);
+}
+
+/* The page's in-use count reached its thin mark (mark > 0, `used` == 0 or
+ * below): detach its free units and set the next mark. */
+void hak_release_thinned(hak_heap_t *heap, hak_page_t *page) {
+  hak_assert(page->mark != 0);
+  if (!decay_off()) page_detach_free_units(heap, page);
+  uint32_t in_use_bias = page->used + page->mark; /* in use + bias */
+  hak_page_set_mark(page, in_use_bias >> MARK_SHIFT);
+}
+
+/* The page grew (blocks carved, every earlier one in use) or ran out: arm
+ * it for thin events, the first when half of its blocks are free. */
+void hak_release_page_full(hak_page_t *page) {
+  if (decay_off() || unit_count(page) < 2) return;
+  uint32_t m = page->capacity >> 1;
+  if (m > page->mark && m < page->used + page->mark) hak_page_set_mark(page, m);
+}
+
+/* The page's free list is empty: re-attach detached units, lowest first,
+ * until some block comes back. Returns true if the free list is non-empty. */
+bool hak_release_reattach(hak_heap_t *heap, hak_page_t *page) {
+  while (page->free == NULL && page->detached != 0) {
+    unsigned u = (unsigned)__builtin_ctzll(page->detached);
+    uint64_t bit = (uint64_t)1 << u;
+    hak_release_lock(heap);
+    page->detached &= ~bit;
+    page->purged &= ~bit;
+    hak_release_unlock(heap);
+    uint32_t lo, hi;
+    unit_blocks(page, u, &lo, &hi);
+    /* push in reverse so the list runs in address order */
+    for (uint32_t i = hi; i-- > lo;) {
+      if (block_units(page, i) & page->detached) continue; /* still held by another unit */
+      hak_block_t *b = (hak_block_t *)(page->start + (size_t)i * page->block_size);
+      b->next = page->free;
+      page->free = b;
+    }
+    page->free_is_zero = 0;
+    heap->stats.units_reattached++;
+  }
+  return page->free != NULL;
+}
+
+/* ---- passes ------------------------------------------------------------------ */
+/* Purge what is due for this heap: detached units and free pages (lock
+ * held). Returns the next deadline, or 0 if nothing is left to purge. */
+static uint64_t heap_pass_locked(hak_heap_t *heap, uint64_t now, bool force) {
+  uint64_t a = pending_pass(heap, now, force);
+  uint64_t b = hak_segment_purge_due(heap, now, force);
+  return a == 0 ? b : b == 0 ? a : (a < b ? a : b);
+}
+
+/* The owner: force (hak_collect, thread exit) or when the deadline is due.
+ * Pages in the heap's queues that are mostly free but never filled up (so
+ * never got a thin mark) are detached here too. */
+void hak_release_pass(hak_heap_t *heap, bool force) {
+  if (decay_off() && !force) return;
+  uint64_t now = hak_clock_ms();
+  if (!force && heap->next_release_ms != 0 && now < heap->next_release_ms) return;
+  for (size_t q = 0; q < HAK_CLASS_COUNT; q++)
+    for (hak_page_t *page = heap->queues[q].first; page != NULL; page = page->next) {
+      uint32_t in_use = page->used + page->mark - page->bias;
+      if (page->free != NULL && (size_t)(page->capacity - in_use) * page->block_size >= 2 * UNIT_SIZE)
+        page_detach_free_units(heap, page);
+    }
+  hak_release_lock(heap);
+  uint64_t next = heap_pass_locked(heap, now, force);
+  hak_release_unlock(heap);
+  heap->next_release_ms = next;
+  if (next != 0) hak_release_wake();
+}
+
+/* Slow-path tick of the owner: cheap unless a deadline is due. */
+void hak_release_tick(hak_heap_t *heap) {
+  if (heap->next_release_ms == 0 || (++heap->release_ticks & 7) != 0) return;
+  if (hak_clock_ms() >= heap->next_release_ms) hak_release_pass(heap, false);
+}
+
+/* Something was left to purge later (a free page, a detached unit, a cache
+ * entry): make sure a deadline exists. */
+void hak_release_schedule(hak_heap_t *heap, uint64_t now) {
+  if (decay_off()) return;
+  uint64_t due = now + (uint64_t)hak_options.purge_delay_ms;
+  if (heap != NULL && (heap->next_release_ms == 0 || due < heap->next_release_ms)) heap->next_release_ms = due;
+  hak_release_wake();
+}
+
+/* ---- the purge thread ---------------------------------------------------------- */
+static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(int) bg_running;   /* 0 none, 1 running (or starting) */
+static _Atomic(int) bg_disabled;  /* could not start: do not try again */
+
+/* One round over every heap and the shared caches; true if work remains. */
+static bool bg_round(uint64_t now) {
+  bool more = false;
+  for (hak_heap_t *heap = hak_heap_all(); heap != NULL; heap = heap->all_next) {
+    if (atomic_load_explicit(&heap->release_work, memory_order_relaxed) == 0) continue;
+    if (!release_trylock(heap)) { more = true; continue; }
+    more |= heap_pass_locked(heap, now, false) != 0;
+    hak_release_unlock(heap);
+  }
+  more |= hak_segment_cache_decay(now, false);
+  more |= hak_large_cache_decay(now, false);
+  return more;
+}
+
+static void *bg_main(void *arg) {
+  (void)arg;
+  long delay = hak_options.purge_delay_ms;
+  long period = delay / 4;
+  if (period < 5) period = 5;
+  if (period > 250) period = 250;
+  int idle = 0;
+  for (;;) {
+    struct timespec ts = {period / 1000, (period % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+    pthread_mutex_lock(&bg_lock);
+    bool more = bg_round(hak_clock_ms());
+    pthread_mutex_unlock(&bg_lock);
+    if (more) { idle = 0; continue; }
+    if (++idle < 20) continue;
+    /* nothing for a while: exit; a producer that posted work meanwhile
+     * either sees bg_running == 0 and starts a new thread, or we see its work */
+    atomic_store(&bg_running, 0);
+    pthread_mutex_lock(&bg_lock);
+    more = bg_round(hak_clock_ms());
+    pthread_mutex_unlock(&bg_lock);
+    int expect = 0;
+    if (!more || !atomic_compare_exchange_strong(&bg_running, &expect, 1)) return NULL;
+    idle = 0;
+  }
+}
+
+/* Work was posted: make sure the purge thread runs (started lazily; never
+ * from inside a lock of ours). */
+void hak_release_wake(void) {
+  if (!hak_options.purge_thread || decay_off() || atomic_load_explicit(&bg_running, memory_order_relaxed)) return;
+  if (atomic_load_explicit(&bg_disabled, memory_order_relaxed)) return;
+  int expect = 0;
+  if (!atomic_compare_exchange_strong(&bg_running, &expect, 1)) return;
+  pthread_attr_t attr;
+  pthread_t t;
+  sigset_t all, old;
+  sigfillset(&all);
+  bool ok = pthread_attr_init(&attr) == 0;
+  if (ok) {
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 << 10);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread takes no signals */
+    int saved = errno;
+    ok = pthread_create(&t, &attr, bg_main, NULL) == 0;
+    errno = saved;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+  }
+  if (!ok) {
+    atomic_store(&bg_disabled, 1); /* e.g. a thread limit: slow paths still purge */
+    atomic_store(&bg_running, 0);
+  } else {
+    pthread_setname_np(t, "hakmem-purge");
+  }
+}
+
+void hak_release_atfork_prepare(void) { pthread_mutex_lock(&bg_lock); }
+void hak_release_atfork_parent(void) { pthread_mutex_unlock(&bg_lock); }
+void hak_release_atfork_child(void) {
+  pthread_mutex_init(&bg_lock, NULL);
+  atomic_store(&bg_running, 0); /* threads do not survive fork: made again on need */
+}
