@@ -86,11 +86,41 @@ typedef struct hak_stats_s {
   uint64_t invalid_frees;      /* pointers refused by free/realloc */
   uint64_t units_detached;     /* parts of pages in use taken off their free list to be purged */
   uint64_t units_reattached;   /* of those, taken back into use */
+  /* purges by kind (the bytes add up to purged_bytes) and cache expiry */
+  uint64_t purged_page_bytes;  /* whole free pages */
+  uint64_t purged_unit_bytes;  /* free parts of pages in use (sub-page purge) */
+  uint64_t purged_segment_bytes; /* empty segments before they enter the cache */
+  uint64_t expired_segments;   /* cached empty segments unmapped after the decay time */
+  uint64_t expired_large;      /* cached large mappings unmapped after the decay time */
+  /* A census taken when hak_stats_get is called (it walks every page: a few
+   * microseconds per MiB of heap; figures of other running threads' pages
+   * are a racy snapshot): */
+  uint64_t live_bytes;         /* bytes of blocks handed out (block sizes) */
+  uint64_t committed_bytes;    /* bytes hakmem holds and has not given back: carved parts of
+                                  pages in use minus purged parts, dirty free pages, segment
+                                  headers, large mappings live or cached */
+  uint64_t resident_bytes;     /* the process's resident set (VmRSS), all of it */
 } hak_stats_t;
 
 HAK_EXPORT void hak_stats_get(hak_stats_t *out);
-/* Writes the counters as "hakmem: name value" lines to fd, without allocating. */
+/* Writes the counters as "hakmem: name value" lines, then one line per size
+ * class in use, "hakmem: class SIZE blocks N pages P committed BYTES", to fd,
+ * without allocating. */
 HAK_EXPORT void hak_stats_print(int fd);
+/* The same as one JSON object on one line. */
+HAK_EXPORT void hak_stats_print_json(int fd);
+
+/* Memory by size class (a census, as above). */
+typedef struct hak_class_stats_s {
+  uint64_t block_size;
+  uint64_t live_blocks;        /* handed out (including freed by other threads, not yet collected) */
+  uint64_t pages;              /* pages of this class in use */
+  uint64_t committed_bytes;    /* carved bytes of those pages, minus purged parts */
+} hak_class_stats_t;
+/* Fills out[0..n) for the size classes (n = min(max, number of classes));
+ * returns the number of classes. Blocks above 512 KiB are not in a class:
+ * their live bytes are live_bytes minus the classes' live_blocks*block_size. */
+HAK_EXPORT int hak_stats_classes(hak_class_stats_t *out, int max);
 
 #ifdef __cplusplus
 }

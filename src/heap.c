@@ -135,6 +135,16 @@ void hak_heap_collect(hak_heap_t *heap) {
   hak_release_pass(heap, true);
 }
 
+/* Every live heap's segments, under its release lock (the segment list is
+ * stable; page fields of other running threads are a racy snapshot). */
+void hak_heap_census(hak_census_t *c) {
+  for (hak_heap_t *heap = hak_heap_all(); heap != NULL; heap = heap->all_next) {
+    hak_release_lock(heap);
+    for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) hak_census_segment(c, seg);
+    hak_release_unlock(heap);
+  }
+}
+
 hak_heap_t *hak_heap_all(void) { return atomic_load_explicit(&heap_all, memory_order_acquire); }
 
 void hak_heap_atfork_prepare(void) { hak_lock(&heap_lock); }

@@ -37,7 +37,7 @@ typedef struct hak_options_s {
   bool no_thp;               /* madvise(MADV_NOHUGEPAGE) on segments */
   bool purge_thread;         /* a background thread purges for idle threads and the caches */
   hak_invalid_mode_t invalid;
-  bool stats;                /* print stats to stderr at exit */
+  int stats;                 /* print stats to stderr at exit: 0 no, 1 text, 2 JSON */
   char stats_file[256];      /* append stats to this file at exit */
 } hak_options_t;
 extern hak_options_t hak_options hak_internal;
@@ -50,7 +50,8 @@ void hak_options_init(void) hak_internal;
   X(purged_bytes) X(segments) X(segments_peak) X(segments_abandoned)                 \
   X(segments_reclaimed) X(pages_fresh) X(blocks_carved) X(malloc_generic)            \
   X(large_allocs) X(large_cache_hits) X(heaps_created) X(heaps_live) X(invalid_frees)     \
-  X(units_detached) X(units_reattached)
+  X(units_detached) X(units_reattached) X(purged_page_bytes) X(purged_unit_bytes)          \
+  X(purged_segment_bytes) X(expired_segments) X(expired_large)
 typedef struct hak_stats_atomic_s {
 #define HAK_STAT_DECL(name) _Atomic(uint64_t) name;
   HAK_STAT_FIELDS(HAK_STAT_DECL)
@@ -63,6 +64,17 @@ void hak_stat_add_peak(_Atomic(uint64_t) *cur, _Atomic(uint64_t) *peak, uint64_t
 void hak_stats_merge_heap(hak_heap_stats_t *s) hak_internal;
 void hak_stats_init(void) hak_internal;
 void hak_stats_at_exit(void) hak_internal;
+/* A census of memory by size class, taken from page state (stats.c asks
+ * heap.c, segment.c, large.c). */
+typedef struct hak_census_s {
+  uint64_t live, committed;
+  uint64_t blocks[HAK_CLASS_COUNT], pages[HAK_CLASS_COUNT], class_committed[HAK_CLASS_COUNT];
+} hak_census_t;
+void hak_census_segment(hak_census_t *c, const hak_segment_t *seg) hak_internal;
+void hak_heap_census(hak_census_t *c) hak_internal;
+void hak_segment_census_pools(hak_census_t *c) hak_internal;
+void hak_large_census(hak_census_t *c) hak_internal;
+uint64_t hak_release_purged_bytes(const hak_page_t *page) hak_internal;
 
 /* ---- os.c: the only file that calls the OS for memory -------------------- */
 void hak_os_init(uintptr_t secret) hak_internal;

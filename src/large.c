@@ -13,9 +13,29 @@
 #define LARGE_CACHE_SLOTS 64
 
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
+/* live blocks: usable bytes and mapped bytes (census) */
+static _Atomic(uint64_t) large_live_bytes, large_live_mapped;
+
+static void live_account(const hak_segment_t *seg, bool add) {
+  if (add) {
+    atomic_fetch_add_explicit(&large_live_bytes, seg->pages[0].block_size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&large_live_mapped, seg->size, memory_order_relaxed);
+  } else {
+    atomic_fetch_sub_explicit(&large_live_bytes, seg->pages[0].block_size, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&large_live_mapped, seg->size, memory_order_relaxed);
+  }
+}
+
 static hak_segment_t *large_cache[LARGE_CACHE_SLOTS];
 static uint64_t large_cache_since[LARGE_CACHE_SLOTS]; /* insertion time (ms): evict the oldest */
 static size_t large_cache_bytes;
+
+void hak_large_census(hak_census_t *c) {
+  c->live += atomic_load_explicit(&large_live_bytes, memory_order_relaxed);
+  hak_lock(&large_lock);
+  c->committed += atomic_load_explicit(&large_live_mapped, memory_order_relaxed) + large_cache_bytes;
+  pthread_mutex_unlock(&large_lock);
+}
 
 /* Mapping sizes are rounded up to eighths of a power of two (at most 12.5%
  * more address space, never touched unless used), so that freed mappings of
@@ -92,6 +112,7 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   seg->pages[0].in_use = 1;
   seg->pages[0].used = 1;
   set_block(seg, (uint8_t *)seg + off);
+  live_account(seg, true);
   if (is_far(seg)) hak_segment_map_mark(seg->huge_block, 2);
   if (zero && !fresh) memset(seg->huge_block, 0, size);
   return seg->huge_block;
@@ -128,6 +149,8 @@ bool hak_large_cache_decay(uint64_t now, bool force) {
   hak_segment_t *evict = cache_expire(now, force, NULL);
   bool left = large_cache_bytes != 0;
   pthread_mutex_unlock(&large_lock);
+  if (!force)
+    for (hak_segment_t *s = evict; s != NULL; s = s->next) hak_stat_add(expired_large, 1);
   unmap_list(evict);
   return left;
 }
@@ -156,6 +179,7 @@ void hak_large_free_checked(hak_segment_t *seg, void *p, const char *fn) {
 void hak_large_free(hak_segment_t *seg) {
   size_t limit = hak_options.large_cache_bytes;
   seg->pages[0].in_use = 0;
+  live_account(seg, false);
   hak_segment_t *evict = NULL;
   if (seg->size <= limit && !is_far(seg)) {
     uint64_t now = hak_clock_ms();
@@ -216,6 +240,7 @@ void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) {
       cached->pages[0].in_use = 1;
       cached->pages[0].used = 1;
       set_block(cached, (uint8_t *)cached + HAK_SEGMENT_HEADER_SIZE);
+      live_account(cached, true);
       memcpy(cached->huge_block, p, usable);
       hak_large_free(seg);
       return cached->huge_block;
@@ -224,20 +249,24 @@ void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) {
   /* grow by at least 1/8 to make repeated small growth cheap */
   size_t want = size > usable ? size + size / 8 : size;
   size_t new_size = hak_align_up(off + want, HAK_OS_PAGE_SIZE);
+  live_account(seg, false);
   if (hak_os_resize_in_place(seg, seg->size, new_size)) {
     seg->size = new_size;
     set_block(seg, p);
+    live_account(seg, true);
     return p;
   }
   hak_segment_map_mark(seg, 0);
   hak_segment_t *moved = hak_os_move_aligned(seg, seg->size, new_size, HAK_SEGMENT_SIZE);
   if (moved == NULL) {
     hak_segment_map_mark(seg, 1);
+    live_account(seg, true);
     return NULL;
   }
   moved->size = new_size;
   moved->cookie = (uintptr_t)moved ^ hak_secret;
   set_block(moved, (uint8_t *)moved + off);
+  live_account(moved, true);
   hak_segment_map_mark(moved, 1);
   return moved->huge_block;
 }

@@ -115,7 +115,12 @@ void hak_options_init(void) {
     else if (strcmp(v, "ignore") == 0) hak_options.invalid = HAK_INVALID_IGNORE;
     else warn_ignored("HAKMEM_INVALID_FREE", v);
   }
-  if ((v = env_get("HAKMEM_STATS")) != NULL && !parse_bool(v, &hak_options.stats)) warn_ignored("HAKMEM_STATS", v);
+  if ((v = env_get("HAKMEM_STATS")) != NULL) {
+    bool on;
+    if (strcmp(v, "json") == 0) hak_options.stats = 2;
+    else if (parse_bool(v, &on)) hak_options.stats = on;
+    else warn_ignored("HAKMEM_STATS", v);
+  }
   if ((v = env_get("HAKMEM_STATS_FILE")) != NULL) {
     size_t n = strlen(v);
     if (n > 0 && n < sizeof(hak_options.stats_file)) memcpy(hak_options.stats_file, v, n + 1);

@@ -121,6 +121,19 @@ uint32_t hak_release_detached_blocks(const hak_page_t *page) {
   return n;
 }
 
+/* Bytes of the page given back to the OS by sub-page purge (census). */
+uint64_t hak_release_purged_bytes(const hak_page_t *page) {
+  uint64_t bytes = 0, todo = page->purged;
+  while (todo) {
+    unsigned u = (unsigned)__builtin_ctzll(todo);
+    todo &= todo - 1;
+    size_t n;
+    unit_range(page, u, &n);
+    bytes += n;
+  }
+  return bytes;
+}
+
 /* ---- pending pages --------------------------------------------------------- */
 static void pending_add(hak_heap_t *heap, hak_page_t *page, uint64_t now) {
   if (page->in_pending) return;
@@ -142,6 +155,7 @@ static void page_purge_detached(hak_page_t *page) {
     size_t n;
     uint8_t *p = unit_range(page, u, &n);
     if (n == 0) continue;
+    hak_stat_add(purged_unit_bytes, n);
     if (run != NULL && run + run_len == p) { run_len += n; continue; }
     if (run != NULL) hak_os_purge(run, run_len);
     run = p;

@@ -168,6 +168,7 @@ static void segment_release(hak_heap_t *heap, hak_segment_t *seg) {
   if (seg->size == HAK_SEGMENT_SIZE && hak_options.segment_cache > 0) {
     if (hak_options.purge_delay_ms == 0 && seg->dirty_pages > 0) {
       hak_os_purge((uint8_t *)seg + HAK_SEGMENT_HEADER_SIZE, HAK_SEGMENT_SIZE - HAK_SEGMENT_HEADER_SIZE);
+      hak_stat_add(purged_segment_bytes, HAK_SEGMENT_SIZE - HAK_SEGMENT_HEADER_SIZE);
       seg->is_zero = 1;
     } else {
       seg->is_zero = seg->dirty_pages == 0 && seg->is_zero;
@@ -330,6 +331,7 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
       size_t n;
       uint8_t *start = page_area(seg, page, &n);
       hak_os_purge(start, n); /* lean: at once (a page, not an operation) */
+      hak_stat_add(purged_page_bytes, n);
       page_mark_purged(heap, seg, page);
     }
     hak_release_unlock(heap);
@@ -362,6 +364,7 @@ uint64_t hak_segment_purge_due(hak_heap_t *heap, uint64_t now, bool force) {
       if (purge) {
         size_t n;
         uint8_t *start = page_area(seg, page, &n);
+        hak_stat_add(purged_page_bytes, n);
         if (run != NULL && run + run_len == start) run_len += n;
         else {
           if (run != NULL) hak_os_purge(run, run_len);
@@ -436,6 +439,7 @@ bool hak_segment_cache_decay(uint64_t now, bool force) {
   while (drop) {
     hak_segment_t *next = drop->next;
     hak_segment_unmap(drop);
+    if (!force) hak_stat_add(expired_segments, 1);
     drop = next;
   }
   return left;
@@ -452,6 +456,44 @@ void hak_segment_collect_abandoned(hak_heap_t *heap) {
     if (seg == NULL) break;
     segment_adopt(heap, seg);
   }
+}
+
+/* ---- census (stats.c) ---------------------------------------------------------- */
+/* One segment's pages (the caller holds what keeps the segment alive). Pages
+ * of other running threads are read racily: a statistic, not a decision. */
+void hak_census_segment(hak_census_t *c, const hak_segment_t *seg) {
+  c->committed += HAK_SEGMENT_HEADER_SIZE;
+  for (uint32_t i = 0; i < seg->page_count; i++) {
+    const hak_page_t *page = &seg->pages[i];
+    size_t area;
+    page_area((hak_segment_t *)seg, (hak_page_t *)page, &area);
+    if (!page->in_use) {
+      if (page->is_dirty) c->committed += area;
+      continue;
+    }
+    uint32_t in_use = hak_page_in_use(page), cls = page->class_idx;
+    if (in_use > page->capacity) in_use = page->capacity;
+    uint64_t committed = hak_align_up(page->carved, HAK_OS_PAGE_SIZE);
+    if (!page->is_zero) committed = area; /* re-used page: the rest may be resident */
+    uint64_t purged = hak_release_purged_bytes(page);
+    committed = committed > purged ? committed - purged : 0;
+    c->committed += committed;
+    c->live += (uint64_t)in_use * page->block_size;
+    if (cls < HAK_CLASS_COUNT) {
+      c->blocks[cls] += in_use;
+      c->pages[cls]++;
+      c->class_committed[cls] += committed;
+    }
+  }
+}
+
+/* Abandoned segments (their pages count in their classes) and cached ones. */
+void hak_segment_census_pools(hak_census_t *c) {
+  hak_lock(&pool_lock);
+  for (hak_segment_t *seg = pool_abandoned; seg != NULL; seg = seg->next) hak_census_segment(c, seg);
+  for (hak_segment_t *seg = pool_cache; seg != NULL; seg = seg->next)
+    c->committed += seg->is_zero ? HAK_SEGMENT_HEADER_SIZE : HAK_SEGMENT_SIZE;
+  pthread_mutex_unlock(&pool_lock);
 }
 
 void hak_segment_atfork_prepare(void) { hak_lock(&pool_lock); }

@@ -27,6 +27,30 @@ void hak_stats_merge_heap(hak_heap_stats_t *s) {
   memset(s, 0, sizeof(*s));
 }
 
+/* VmRSS, from /proc/self/statm with raw calls (nothing here allocates). */
+static uint64_t resident_bytes(void) {
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[128];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char *p = buf;
+  while (*p && *p != ' ') p++; /* skip the size field */
+  uint64_t pages = 0;
+  for (p++; *p >= '0' && *p <= '9'; p++) pages = pages * 10 + (uint64_t)(*p - '0');
+  return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void census(hak_census_t *c) {
+  memset(c, 0, sizeof(*c));
+  if (atomic_load_explicit(&hak_init_state, memory_order_acquire) != 2) return;
+  hak_heap_census(c);
+  hak_segment_census_pools(c);
+  hak_large_census(c);
+}
+
 void hak_stats_get(hak_stats_t *out) {
   if (out == NULL) return;
   hak_heap_t *heap = hak_heap_tls;
@@ -34,6 +58,24 @@ void hak_stats_get(hak_stats_t *out) {
 #define HAK_STAT_COPY(name) out->name = atomic_load_explicit(&hak_stats.name, memory_order_relaxed);
   HAK_STAT_FIELDS(HAK_STAT_COPY)
 #undef HAK_STAT_COPY
+  hak_census_t c;
+  census(&c);
+  out->live_bytes = c.live;
+  out->committed_bytes = c.committed;
+  out->resident_bytes = resident_bytes();
+}
+
+int hak_stats_classes(hak_class_stats_t *out, int max) {
+  hak_census_t c;
+  census(&c);
+  int n = HAK_CLASS_COUNT;
+  for (int i = 0; i < n && i < max; i++) {
+    out[i].block_size = i == 0 ? 0 : hak_class_block_size((size_t)i);
+    out[i].live_blocks = c.blocks[i];
+    out[i].pages = c.pages[i];
+    out[i].committed_bytes = c.class_committed[i];
+  }
+  return n;
 }
 
 static void write_all(int fd, const char *s, size_t n) {
@@ -45,25 +87,98 @@ static void write_all(int fd, const char *s, size_t n) {
   }
 }
 
-/* One block: "hakmem: stats pid N profile P" then "hakmem: name value" lines,
- * formatted into a stack buffer and written at once (O_APPEND keeps blocks of
+/* Formatting into a stack buffer, never past its end. */
+typedef struct out_s {
+  char buf[8192];
+  size_t len;
+} out_t;
+
+static void put(out_t *o, const char *s) {
+  size_t n = strlen(s);
+  if (n > sizeof(o->buf) - o->len) n = sizeof(o->buf) - o->len;
+  memcpy(o->buf + o->len, s, n);
+  o->len += n;
+}
+
+static void put_u64(out_t *o, uint64_t v) {
+  char num[24];
+  hak_fmt_u64(num, v);
+  put(o, num);
+}
+
+/* One block: "hakmem: stats pid N profile P", "hakmem: name value" lines,
+ * then "hakmem: class SIZE blocks N pages P committed B" per class in use,
+ * formatted on the stack and written at once (O_APPEND keeps blocks of
  * several processes apart). */
 void hak_stats_print(int fd) {
   hak_stats_t s;
   hak_stats_get(&s);
-  char buf[2048];
-  char *p = buf;
-#define APPEND(str) do { size_t l_ = strlen(str); memcpy(p, str, l_); p += l_; } while (0)
-  APPEND("hakmem: stats pid ");
-  p = hak_fmt_u64(p, (uint64_t)getpid());
-  APPEND(" profile ");
-  APPEND(hak_options.profile);
-  APPEND("\n");
-#define HAK_STAT_LINE(name) APPEND("hakmem: " #name " "); p = hak_fmt_u64(p, s.name); APPEND("\n");
+  hak_class_stats_t cls[HAK_CLASS_COUNT];
+  int n = hak_stats_classes(cls, HAK_CLASS_COUNT);
+  static out_t o; /* 8 KiB: not on small thread stacks; a racy buffer only if two threads print at once */
+  o.len = 0;
+  put(&o, "hakmem: stats pid ");
+  put_u64(&o, (uint64_t)getpid());
+  put(&o, " profile ");
+  put(&o, hak_options.profile);
+  put(&o, "\n");
+#define HAK_STAT_LINE(name) put(&o, "hakmem: " #name " "); put_u64(&o, s.name); put(&o, "\n");
   HAK_STAT_FIELDS(HAK_STAT_LINE)
+  HAK_STAT_LINE(live_bytes)
+  HAK_STAT_LINE(committed_bytes)
+  HAK_STAT_LINE(resident_bytes)
 #undef HAK_STAT_LINE
-#undef APPEND
-  write_all(fd, buf, (size_t)(p - buf));
+  for (int i = 1; i < n; i++) {
+    if (cls[i].pages == 0) continue;
+    put(&o, "hakmem: class ");
+    put_u64(&o, cls[i].block_size);
+    put(&o, " blocks ");
+    put_u64(&o, cls[i].live_blocks);
+    put(&o, " pages ");
+    put_u64(&o, cls[i].pages);
+    put(&o, " committed ");
+    put_u64(&o, cls[i].committed_bytes);
+    put(&o, "\n");
+  }
+  write_all(fd, o.buf, o.len);
+}
+
+/* The same as one JSON object on one line. */
+void hak_stats_print_json(int fd) {
+  hak_stats_t s;
+  hak_stats_get(&s);
+  hak_class_stats_t cls[HAK_CLASS_COUNT];
+  int n = hak_stats_classes(cls, HAK_CLASS_COUNT);
+  static out_t o;
+  o.len = 0;
+  put(&o, "{\"hakmem_stats\":{\"pid\":");
+  put_u64(&o, (uint64_t)getpid());
+  put(&o, ",\"profile\":\"");
+  put(&o, hak_options.profile);
+  put(&o, "\"");
+#define HAK_STAT_JSON(name) put(&o, ",\"" #name "\":"); put_u64(&o, s.name);
+  HAK_STAT_FIELDS(HAK_STAT_JSON)
+  HAK_STAT_JSON(live_bytes)
+  HAK_STAT_JSON(committed_bytes)
+  HAK_STAT_JSON(resident_bytes)
+#undef HAK_STAT_JSON
+  put(&o, ",\"classes\":[");
+  bool first = true;
+  for (int i = 1; i < n; i++) {
+    if (cls[i].pages == 0) continue;
+    put(&o, first ? "{\"size\":" : ",{\"size\":");
+    first = false;
+    put_u64(&o, cls[i].block_size);
+    put(&o, ",\"blocks\":");
+    put_u64(&o, cls[i].live_blocks);
+    put(&o, ",\"pages\":");
+    put_u64(&o, cls[i].pages);
+    put(&o, ",\"committed\":");
+    put_u64(&o, cls[i].committed_bytes);
+    put(&o, "}");
+  }
+  put(&o, "]}}\n");
+  write_all(fd, o.buf, o.len);
 }
 
 /* Many programs (coreutils among them) close stderr before exit handlers
@@ -77,11 +192,13 @@ void hak_stats_init(void) {
 }
 
 void hak_stats_at_exit(void) {
-  if (hak_options.stats) hak_stats_print(stats_fd);
+  if (hak_options.stats == 2) hak_stats_print_json(stats_fd);
+  else if (hak_options.stats) hak_stats_print(stats_fd);
   if (hak_options.stats_file[0]) {
     int fd = open(hak_options.stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd >= 0) {
-      hak_stats_print(fd);
+      if (hak_options.stats == 2) hak_stats_print_json(fd);
+      else hak_stats_print(fd);
       close(fd);
     } else {
       hak_write_stderr("hakmem: warning: cannot open HAKMEM_STATS_FILE\n");

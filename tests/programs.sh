@@ -28,10 +28,10 @@ proof() {
   local blocks=${counts% *} carved=${counts#* }
   echo "$name: $blocks stats block(s), $carved with blocks_carved > 0"
   local bad
-  bad=$(grep -cvE '^hakmem: (stats pid [0-9]+( .*)?|[a-z_]+ [0-9]+)$' "$f")
+  bad=$(grep -cvE '^hakmem: (stats pid [0-9]+( .*)?|[a-z_]+ [0-9]+|class [0-9]+ blocks [0-9]+ pages [0-9]+ committed [0-9]+)$' "$f")
   if [ "$bad" -ne 0 ]; then
     echo "FAIL: $name: $bad malformed line(s) in the stats file (blocks interleaved?):"
-    grep -vE '^hakmem: (stats pid [0-9]+( .*)?|[a-z_]+ [0-9]+)$' "$f" | head -n 5
+    grep -vE '^hakmem: (stats pid [0-9]+( .*)?|[a-z_]+ [0-9]+|class [0-9]+ blocks [0-9]+ pages [0-9]+ committed [0-9]+)$' "$f" | head -n 5
     return 1
   fi
   if [ "$blocks" -lt 1 ] || [ "$carved" -lt 1 ]; then

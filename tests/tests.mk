@@ -14,7 +14,7 @@ TEST_NOLINK   := -pthread -ldl
 TEST_DEPS     := tests/check.h include/hakmem.h tests/tests.mk $(BUILD)/libhakmem.so
 
 TEST_MISUSE   := $(patsubst tests/misuse/%.c,$(TEST_DIR)/misuse/%,$(wildcard tests/misuse/*.c))
-TEST_PROGS    := $(addprefix $(TEST_DIR)/,api stress stress_preload fork churn prodcons purge release xpages firstcall \
+TEST_PROGS    := $(addprefix $(TEST_DIR)/,api stress stress_preload fork churn prodcons purge release stats xpages firstcall \
                    firstcall_preload dlopen cxx static) $(TEST_MISUSE)
 
 # $(call test_build,COMMAND): run COMMAND (which writes $@); on failure keep the log, no binary.
@@ -33,7 +33,7 @@ test: lib test-build
 	BUILD=$(BUILD) CC="$(CC)" bash tests/run $(T)
 
 # linked with -lhakmem
-$(TEST_DIR)/api $(TEST_DIR)/stress $(TEST_DIR)/fork $(TEST_DIR)/churn $(TEST_DIR)/prodcons $(TEST_DIR)/purge $(TEST_DIR)/release $(TEST_DIR)/xpages \
+$(TEST_DIR)/api $(TEST_DIR)/stress $(TEST_DIR)/fork $(TEST_DIR)/churn $(TEST_DIR)/prodcons $(TEST_DIR)/purge $(TEST_DIR)/release $(TEST_DIR)/stats $(TEST_DIR)/xpages \
 $(TEST_DIR)/firstcall: \
     $(TEST_DIR)/%: tests/%.c $(TEST_DEPS)
 	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))
