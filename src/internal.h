@@ -195,15 +195,20 @@ void *hak_malloc_aligned_impl(size_t alignment, size_t size, bool zero) hak_inte
 static inline size_t hak_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 static inline bool hak_is_pow2(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
-/* Size class of a request; only for size <= HAK_LARGE_MAX. */
+/* Size class of a request; only for size <= HAK_LARGE_MAX (types.h). Sizes
+ * up to 1 KiB never get here on the malloc fast path (pages_small). */
 static inline size_t hak_size_class(size_t size) {
   if (hak_likely(size <= 128)) {
     size_t c = (size + 15) >> 4;
     return c + (c == 0);
   }
   size_t w = size - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzl(w);
-  return 8 + ((size_t)b - 7) * 4 + ((w >> (b - 2)) & 3) + 1;
+  unsigned b = 63u - (unsigned)__builtin_clzl(w); /* size is in (2^b, 2^(b+1)] */
+  if (b < 10) return 9 + ((size_t)b - 7) * 4 + ((w >> (b - 2)) & 3);
+  if (b >= 16) return 93 + ((size_t)b - 16) * 4 + ((w >> (b - 2)) & 3);
+  size_t r = w - ((size_t)1 << b), base = 21 + ((size_t)b - 10) * 12;
+  if (r < ((size_t)1 << (b - 4))) return base + (r >> (b - 6)); /* P + P/64 .. P + P/16 */
+  return base + 4 + (r >> (b - 3));                              /* P + P/8 .. 2P */
 }
 
 /* the class of a 1 KiB request: the last one pages_small serves */

@@ -72,22 +72,62 @@ static void set_block(hak_segment_t *seg, uint8_t *block) {
   page->has_aligned = 0;
 }
 
+/* Resize a cached (or otherwise unused) mapping to new_size bytes: in place
+ * if the address space allows, else by moving its pages (never copying).
+ * Shrinking gives the tail back to the OS. Returns the mapping (perhaps
+ * moved) or NULL if the OS refused (then seg is unchanged). */
+static hak_segment_t *mapping_resize(hak_segment_t *seg, size_t new_size) {
+  if (new_size == seg->size) return seg;
+  if (hak_os_resize_in_place(seg, seg->size, new_size)) {
+    seg->size = new_size;
+    return seg;
+  }
+  hak_segment_map_mark(seg, 0);
+  hak_segment_t *moved = hak_os_move_aligned(seg, seg->size, new_size, HAK_SEGMENT_SIZE);
+  if (moved == NULL) {
+    hak_segment_map_mark(seg, 1);
+    return NULL;
+  }
+  moved->size = new_size;
+  moved->cookie = (uintptr_t)moved ^ hak_secret;
+  hak_segment_map_mark(moved, 1);
+  return moved;
+}
+
+/* A cached mapping for `need` bytes: the smallest that fits without wasting
+ * more than half of it; else the largest one grown, if it has at least 3/4
+ * of what is needed (its pages are resident already: only the rest faults
+ * in). Otherwise the caller maps fresh memory; what the cache keeps decays. */
 static hak_segment_t *cache_take(size_t need) {
   if (large_cache_bytes == 0) return NULL; /* racy peek */
-  hak_segment_t *best = NULL;
-  int best_i = -1;
+  hak_segment_t *best = NULL, *largest = NULL;
+  int best_i = -1, largest_i = -1;
   hak_lock(&large_lock);
   for (int i = 0; i < LARGE_CACHE_SLOTS; i++) {
     hak_segment_t *s = large_cache[i];
-    /* big enough, and not wasting more than half of it */
-    if (s && s->size >= need && s->size / 2 <= need && (best == NULL || s->size < best->size)) { best = s; best_i = i; }
+    if (s == NULL) continue;
+    if (s->size >= need && s->size / 2 <= need && (best == NULL || s->size < best->size)) { best = s; best_i = i; }
+    if (largest == NULL || s->size > largest->size) { largest = s; largest_i = i; }
+  }
+  /* nothing fits: grow the largest if most of it will be used */
+  if (best == NULL && largest != NULL && largest->size < need && largest->size >= need / 4 * 3) {
+    best = largest;
+    best_i = largest_i;
   }
   if (best) {
     large_cache[best_i] = NULL;
     large_cache_bytes -= best->size;
   }
   pthread_mutex_unlock(&large_lock);
-  return best;
+  if (best == NULL) return NULL;
+  size_t want = mapping_size(need);
+  if (best->size >= need) return best; /* fits, wastes at most half */
+  hak_segment_t *r = mapping_resize(best, want);
+  if (r == NULL) { /* keep it out of the cache: give it back */
+    hak_segment_unmap(best);
+    return NULL;
+  }
+  return r;
 }
 
 void *hak_large_alloc(size_t size, size_t alignment, bool zero) {

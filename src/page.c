@@ -13,8 +13,10 @@
 /* ---- size classes -------------------------------------------------------- */
 size_t hak_class_block_size(size_t c) {
   if (c <= 8) return c * 16;
-  size_t g = (c - 9) / 4, k = (c - 9) % 4 + 1;
-  return ((size_t)128 << g) / 4 * (4 + k);
+  if (c <= 20) return ((size_t)128 << ((c - 9) / 4)) / 4 * (4 + (c - 9) % 4 + 1);
+  if (c >= 93) return ((size_t)64 << 10 << ((c - 93) / 4)) / 4 * (4 + (c - 93) % 4 + 1);
+  size_t p = (size_t)1024 << ((c - 21) / 12), j = (c - 21) % 12;
+  return j < 4 ? p + p / 64 * (j + 1) : p + p / 8 * (j - 3);
 }
 
 /* HAK_DEBUG >= 2: every block on the page's free list lies on a block

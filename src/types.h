@@ -54,9 +54,17 @@
  * so a page's memory is touched (and becomes resident) only as it is used. */
 #define HAK_EXTEND_BYTES ((size_t)4096)
 
-/* Size classes: 16..128 in steps of 16, then four per power of two up to
- * HAK_LARGE_MAX (worst internal waste 20%). Class 0 is unused. */
-#define HAK_CLASS_COUNT 57 /* 1 + 8 + 12*4 */
+/* Size classes (class 0 is unused):
+ *   1..8     16..128 in steps of 16;
+ *   9..20    128..1 KiB: four per power of two (worst rounding 25%);
+ *   21..92   1 KiB..64 KiB, where programs keep bulk data (buffers, database
+ *            pages plus a header): twelve per power of two P, four fine ones
+ *            just above P (P + P/64 .. P + P/16: a 4 KiB page with a header
+ *            of up to 256 bytes wastes at most 64) then eight (P + P/8 ..
+ *            2P: worst rounding 12.5%);
+ *   93..104  64 KiB..512 KiB: four per power of two.
+ * Every size is a multiple of 16. */
+#define HAK_CLASS_COUNT 105
 #define HAK_CLASS_FULL HAK_CLASS_COUNT /* the queue index of full pages */
 #define HAK_SMALL_DIRECT_MAX 1024
 #define HAK_SMALL_DIRECT_COUNT (HAK_SMALL_DIRECT_MAX / 16 + 1)

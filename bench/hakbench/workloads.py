@@ -65,6 +65,12 @@ WORKLOADS = [
     Workload("phase", "phase", ["1g", "1"], ["8m", "0"], ["32m", "0"], ["0", "0"], est=2.5,
              extra=("rss_alloc_kb", "rss_freed_kb", "rss_idle_kb", "rss_tick_kb", "rss_realloc_kb", "rss_end_kb"),
              desc="1 GiB mixed, free 90%, idle 1 s, allocate again: RSS per phase"),
+    Workload("dbcache", "dbcache", ["256m", "2000000", "1"], ["8m", "20000", "1"], ["16m", "50000", "1"],
+             ["4k", "0", "1"], est=2.0, extra=("live_kb",),
+             desc="database page cache: 4 KiB + header pages and row objects, churned: peak RSS"),
+    Workload("bigbuf", "bigbuf", ["400", "20", "1"], ["10", "4", "1", "1m", "4m"], ["40", "4", "1", "1m", "4m"],
+             ["0", "1", "1", "1m", "1m"], proof="any", est=2.0,
+             desc="~20 buffers of 5-25 MiB replaced one at a time, zero-filled by the program"),
 ]
 WL_BY_NAME = {w.name: w for w in WORKLOADS}
 
