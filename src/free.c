@@ -121,6 +121,7 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     hak_large_free_checked(seg, p, fn);
     return;
   }
+  page = hak_page_of_block(page);
   hak_block_t *block = page_block_of(page, p);
   if (block == NULL) {
     hak_invalid_pointer(fn, p);
@@ -148,7 +149,7 @@ size_t hak_usable_size_checked(const void *p, const char *fn) {
     return 0;
   }
   if (seg->kind == HAK_PAGE_HUGE) return hak_large_usable(seg, p);
-  hak_page_t *page = hak_segment_page_of(seg, p);
+  hak_page_t *page = hak_page_of_block(hak_segment_page_of(seg, p));
   uint8_t *b = page_block_of(page, (void *)p);
   if (b == NULL) {
     hak_invalid_pointer(fn, p);
@@ -161,7 +162,7 @@ int hak_owns(const void *p) {
   hak_segment_t *seg = p ? hak_segment_lookup(p) : NULL;
   if (seg == NULL) return 0;
   if (seg->kind == HAK_PAGE_HUGE) return hak_large_is_live(seg, p);
-  return page_block_of(hak_segment_page_of(seg, p), (void *)p) != NULL;
+  return page_block_of(hak_page_of_block(hak_segment_page_of(seg, p)), (void *)p) != NULL;
 }
 
 /* free of a pointer outside the first 4 MiB of every segment: NULL, a far

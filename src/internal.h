@@ -106,7 +106,7 @@ void hak_lock(pthread_mutex_t *m) hak_internal;
  * segments lower (large.c); 0 elsewhere. */
 #define HAK_SEGMAP_SIZE ((size_t)1 << (47 - HAK_SEGMENT_SHIFT))
 extern _Atomic(uint8_t) hak_segment_map[HAK_SEGMAP_SIZE] hak_internal;
-hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) hak_internal;
+hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind, size_t bsize) hak_internal;
 void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) hak_internal;
 hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t alignment, size_t align_offset) hak_internal;
 void hak_segment_unmap(hak_segment_t *seg) hak_internal;
@@ -234,6 +234,11 @@ static inline hak_page_t *hak_segment_page_of(const hak_segment_t *seg, const vo
   size_t idx = ((uintptr_t)p & HAK_SEGMENT_MASK) >> seg->page_shift;
   return (hak_page_t *)seg + idx;
 }
+
+/* The page of a pointer into a large segment's span may be an interior
+ * slice: the span's first descriptor holds the page (slow paths only; a
+ * block start is always in the first slice). */
+static inline hak_page_t *hak_page_of_block(hak_page_t *page) { return page - page->span_back; }
 
 /* Does p start a block the page has carved (as opposed to pointing inside
  * one, before the first, or past the last carved one)? An address below

@@ -330,11 +330,11 @@ static hak_page_t *heap_find_page(hak_heap_t *heap, size_t c) {
   }
   /* no page with room: a fresh one from a segment */
   size_t bsize = hak_class_block_size(c);
-  page = hak_segment_page_alloc(heap, hak_class_kind(bsize));
+  page = hak_segment_page_alloc(heap, hak_class_kind(bsize), bsize);
   if (page == NULL) return NULL;
   hak_segment_t *seg = hak_ptr_segment(page);
   uint8_t *start = (uint8_t *)seg + ((size_t)page->page_index << seg->page_shift);
-  size_t area = (size_t)1 << seg->page_shift;
+  size_t area = (size_t)page->slices << seg->page_shift;
   if (page->page_index == 0) {
     start += HAK_SEGMENT_HEADER_SIZE;
     area -= HAK_SEGMENT_HEADER_SIZE;

@@ -1,7 +1,9 @@
 /* segment.c — 4 MiB aligned segments and the pages inside them.
  *
  * A segment belongs to one heap (its owner) and is cut into pages of one size:
- * 64 small pages of 64 KiB, 8 medium pages of 512 KiB, or a single large page.
+ * 64 small pages of 64 KiB, 8 medium pages of 512 KiB, or 64 slices of 64 KiB
+ * from which blocks of 64..512 KiB take spans (one block per span, any size
+ * class: memory one class freed serves another).
  * The segment map (one byte per 4 MiB of address space, in BSS) says which
  * addresses are hakmem segments, so free() can reject foreign pointers without
  * touching them.
@@ -62,9 +64,9 @@ bool hak_segment_is_valid(const hak_segment_t *seg) {
 static void segment_layout(hak_segment_t *seg, hak_page_kind_t kind) {
   seg->kind = (uint8_t)kind;
   seg->page_shift = kind == HAK_PAGE_SMALL ? HAK_SMALL_PAGE_SHIFT
-                  : kind == HAK_PAGE_MEDIUM ? HAK_MEDIUM_PAGE_SHIFT : HAK_SEGMENT_SHIFT;
-  seg->page_count = kind == HAK_PAGE_SMALL || kind == HAK_PAGE_MEDIUM
-                  ? (uint32_t)(HAK_SEGMENT_SIZE >> seg->page_shift) : 1;
+                  : kind == HAK_PAGE_MEDIUM ? HAK_MEDIUM_PAGE_SHIFT
+                  : kind == HAK_PAGE_LARGE ? HAK_LARGE_PAGE_SHIFT : HAK_SEGMENT_SHIFT;
+  seg->page_count = kind == HAK_PAGE_HUGE ? 1 : (uint32_t)(HAK_SEGMENT_SIZE >> seg->page_shift);
   seg->used_pages = 0;
   seg->dirty_pages = 0;
   seg->free_mask = seg->page_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << seg->page_count) - 1);
@@ -72,6 +74,7 @@ static void segment_layout(hak_segment_t *seg, hak_page_kind_t kind) {
     hak_page_t *page = &seg->pages[i];
     memset(page, 0, sizeof(*page));
     page->page_index = (uint8_t)i;
+    page->slices = 1;
     page->is_zero = seg->is_zero;
   }
 }
@@ -153,7 +156,7 @@ static void heap_remove_segment(hak_heap_t *heap, hak_segment_t *seg) {
 
 static uint8_t *page_area(hak_segment_t *seg, hak_page_t *page, size_t *size) {
   uint8_t *start = (uint8_t *)seg + ((size_t)page->page_index << seg->page_shift);
-  size_t n = (size_t)1 << seg->page_shift;
+  size_t n = (size_t)page->slices << seg->page_shift;
   if (page->page_index == 0) { start += HAK_SEGMENT_HEADER_SIZE; n -= HAK_SEGMENT_HEADER_SIZE; }
   *size = n;
   return start;
@@ -219,7 +222,7 @@ static void segment_adopt(hak_heap_t *heap, hak_segment_t *seg) {
   seg->used_pages++; /* hold the segment while its pages are sorted out */
   for (uint32_t i = 0; i < seg->page_count; i++) {
     hak_page_t *page = &seg->pages[i];
-    if (!page->in_use) continue;
+    if (!page->in_use || page->span_back) continue;
     uintptr_t v = hak_page_wait_pushed(page);
     if ((v & HAK_XFREE_STATE) == HAK_XFREE_ORPHAN) hak_page_set_xstate(page, HAK_XFREE_ORPHAN, 0);
     hak_page_reclaim(heap, page);
@@ -266,28 +269,90 @@ static hak_segment_t *segment_new(hak_heap_t *heap, hak_page_kind_t kind) {
   return seg;
 }
 
-hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind) {
-  hak_segment_t *seg = heap->segments_avail[kind];
-  if (seg == NULL) {
-    if (pool_abandoned != NULL && segment_reclaim_some(heap, kind)) seg = heap->segments_avail[kind];
-    if (seg == NULL) seg = segment_new(heap, kind);
-    if (seg == NULL) return NULL;
+/* ---- spans of large segments ---------------------------------------------------- */
+/* Slices a block of bsize needs when its span starts at slice i (slice 0
+ * holds the segment header). */
+static unsigned span_need(size_t bsize, unsigned i) {
+  size_t bytes = bsize + (i == 0 ? HAK_SEGMENT_HEADER_SIZE : 0);
+  return (unsigned)((bytes + ((size_t)1 << HAK_LARGE_PAGE_SHIFT) - 1) >> HAK_LARGE_PAGE_SHIFT);
+}
+
+/* The first run of free slices of seg that holds a block of bsize: its
+ * first slice, and the slices it takes in *k; -1 if none. */
+static int span_find(const hak_segment_t *seg, size_t bsize, unsigned *k) {
+  uint64_t free = seg->free_mask;
+  unsigned i = 0;
+  while (free >> i) {
+    i += (unsigned)__builtin_ctzll(free >> i); /* first free slice at or after i */
+    uint64_t rest = ~(free >> i);
+    unsigned run = rest == 0 ? 64 - i : (unsigned)__builtin_ctzll(rest);
+    if (run > 64 - i) run = 64 - i;
+    unsigned need = span_need(bsize, i);
+    if (run >= need) { *k = need; return (int)i; }
+    i += run;
+    if (i >= 64) break;
   }
-  hak_assert(seg->free_mask != 0 && hak_segment_owner(seg) == heap);
+  return -1;
+}
+
+static hak_segment_t *span_segment(hak_heap_t *heap, size_t bsize, int *first, unsigned *k) {
+  for (hak_segment_t *seg = heap->segments_avail[HAK_PAGE_LARGE]; seg != NULL; seg = seg->avail_next)
+    if ((*first = span_find(seg, bsize, k)) >= 0) return seg;
+  return NULL;
+}
+
+/* A page from one of the heap's segments of this kind (a fresh or adopted
+ * segment if none has room). For large blocks the page is a span of slices
+ * big enough for one block of bsize; its other slices are interior
+ * descriptors (in use, span_back set, accepting no pointer). */
+hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind, size_t bsize) {
+  hak_segment_t *seg;
+  int first = -1;
+  unsigned k = 1;
+  if (kind == HAK_PAGE_LARGE) {
+    seg = span_segment(heap, bsize, &first, &k);
+    if (seg == NULL && pool_abandoned != NULL && segment_reclaim_some(heap, kind))
+      seg = span_segment(heap, bsize, &first, &k);
+    if (seg == NULL) {
+      seg = segment_new(heap, kind);
+      if (seg == NULL) return NULL;
+      first = span_find(seg, bsize, &k);
+      hak_assert(first >= 0);
+    }
+  } else {
+    seg = heap->segments_avail[kind];
+    if (seg == NULL) {
+      if (pool_abandoned != NULL && segment_reclaim_some(heap, kind)) seg = heap->segments_avail[kind];
+      if (seg == NULL) seg = segment_new(heap, kind);
+      if (seg == NULL) return NULL;
+    }
+    hak_assert(seg->free_mask != 0);
+    first = __builtin_ctzll(seg->free_mask);
+  }
+  hak_assert(hak_segment_owner(seg) == heap);
   hak_release_lock(heap);
-  unsigned i = (unsigned)__builtin_ctzll(seg->free_mask);
-  hak_page_t *page = &seg->pages[i];
-  hak_assert(!page->in_use);
-  seg->free_mask &= ~((uint64_t)1 << i);
-  seg->used_pages++;
-  if (seg->free_mask == 0) avail_remove(heap, seg);
-  if (page->is_dirty) {
-    page->is_dirty = 0;
-    page->is_zero = 0;
-    seg->dirty_pages--;
-    heap_dirty_add(heap, -1);
+  bool zero = true; /* the page's memory is known zero if every slice is */
+  for (unsigned j = 0; j < k; j++) {
+    hak_page_t *slice = &seg->pages[(unsigned)first + j];
+    hak_assert(!slice->in_use);
+    seg->free_mask &= ~((uint64_t)1 << ((unsigned)first + j));
+    seg->used_pages++;
+    if (slice->is_dirty) {
+      slice->is_dirty = 0;
+      slice->is_zero = 0;
+      seg->dirty_pages--;
+      heap_dirty_add(heap, -1);
+    }
+    zero = zero && slice->is_zero;
+    slice->is_zero = 0; /* in use: it will be written */
+    slice->in_use = 1;
+    slice->span_back = (uint8_t)j;
+    slice->slices = j == 0 ? (uint8_t)k : 0;
+    slice->carved = 0;
   }
-  page->in_use = 1;
+  if (seg->free_mask == 0) avail_remove(heap, seg);
+  hak_page_t *page = &seg->pages[first];
+  page->is_zero = zero;
   hak_release_unlock(heap);
   return page;
 }
@@ -304,20 +369,26 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   hak_assert(page->in_use && page->used == 0 && page->mark == 0 && hak_segment_owner(seg) == heap);
   hak_assert(!hak_page_is_pinned(page));
   uint64_t now = hak_clock_ms();
+  unsigned k = page->slices;
   hak_release_lock(heap);
-  page->in_use = 0;
   page->carved = 0; /* no pointer is a block start of a free page */
   page->free = NULL;
   page->used = page->capacity = page->reserved = 0;
   page->bias = 0;
   page->in_full = page->has_aligned = 0;
   page->detached = page->purged = 0;
-  seg->used_pages--;
-  seg->free_mask |= (uint64_t)1 << page->page_index;
-  page->is_dirty = 1;
-  page->free_since_ms = now;
-  seg->dirty_pages++;
-  heap_dirty_add(heap, 1);
+  for (unsigned j = 0; j < k; j++) { /* a large page's span: every slice */
+    hak_page_t *slice = page + j;
+    slice->in_use = 0;
+    slice->span_back = 0;
+    slice->slices = 1;
+    slice->is_dirty = 1;
+    slice->free_since_ms = now;
+    seg->free_mask |= (uint64_t)1 << slice->page_index;
+  }
+  seg->used_pages -= k;
+  seg->dirty_pages += k;
+  heap_dirty_add(heap, (int32_t)k);
   bool empty = seg->used_pages == 0;
   if (!empty) avail_add(heap, seg);
   hak_release_unlock(heap);
@@ -327,12 +398,14 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   }
   if (hak_options.purge_delay_ms == 0) {
     hak_release_lock(heap); /* the purge thread may have been faster */
-    if (page->is_dirty && !page->in_use) {
+    for (unsigned j = 0; j < k; j++) {
+      hak_page_t *slice = page + j;
+      if (!slice->is_dirty || slice->in_use) continue;
       size_t n;
-      uint8_t *start = page_area(seg, page, &n);
+      uint8_t *start = page_area(seg, slice, &n);
       hak_os_purge(start, n); /* lean: at once (a page, not an operation) */
       hak_stat_add(purged_page_bytes, n);
-      page_mark_purged(heap, seg, page);
+      page_mark_purged(heap, seg, slice);
     }
     hak_release_unlock(heap);
   } else {
@@ -465,6 +538,7 @@ void hak_census_segment(hak_census_t *c, const hak_segment_t *seg) {
   c->committed += HAK_SEGMENT_HEADER_SIZE;
   for (uint32_t i = 0; i < seg->page_count; i++) {
     const hak_page_t *page = &seg->pages[i];
+    if (page->in_use && page->span_back) continue; /* counted with its span */
     size_t area;
     page_area((hak_segment_t *)seg, (hak_page_t *)page, &area);
     if (!page->in_use) {

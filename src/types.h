@@ -37,7 +37,7 @@
 
 #define HAK_SMALL_PAGE_SHIFT 16  /* 64 KiB pages for blocks <= 8 KiB */
 #define HAK_MEDIUM_PAGE_SHIFT 19 /* 512 KiB pages for blocks <= 64 KiB */
-#define HAK_LARGE_PAGE_SHIFT HAK_SEGMENT_SHIFT /* one page per segment */
+#define HAK_LARGE_PAGE_SHIFT 16 /* 64 KiB slices; a large block's page is a span of them */
 #define HAK_SEGMENT_PAGES_MAX (HAK_SEGMENT_SIZE >> HAK_SMALL_PAGE_SHIFT) /* 64 */
 
 #define HAK_SMALL_MAX ((size_t)8 << 10)
@@ -150,6 +150,8 @@ typedef struct hak_page_s {
   uint8_t bias;            /* 1: alone in its class queue, and `used` counts a phantom block */
   uint8_t page_index;
   uint8_t in_pending;      /* on the heap's pending list (release.c) */
+  uint8_t slices;          /* large segments: slices this page spans (its block's memory) */
+  uint8_t span_back;       /* large segments: an interior slice, this many after the span's first */
   _Atomic(uintptr_t) xthread_free; /* remote frees: block list | HAK_XFREE_* state */
   struct hak_page_s *next, *prev;  /* in a heap queue */
   struct hak_page_s *xnext;        /* in the owner heap's xpages list */
