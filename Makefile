@@ -3,6 +3,8 @@
 #   make test       build and run the test suite (what .ci/run calls)
 #   make test-debug the core tests against a checked build (HAK_DEBUG=2: full
 #                   page/segment validation, plus UBSan) in build-debug/
+#   make fast       build-fast/: policy fixed at compile time (balanced)
+#   make observe    build-observe/: counters on the fast paths (HAKMEM_STATS)
 #   make bench      run the benchmark matrix (see docs/BENCHMARKS.md)
 #   make install PREFIX=/usr/local
 
@@ -22,7 +24,7 @@ LIB_SRCS := $(wildcard src/*.c)
 LIB_HDRS := $(wildcard src/*.h) include/hakmem.h
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
-.PHONY: all lib test test-debug bench install clean
+.PHONY: all lib test test-debug bench install clean fast observe flavours
 all: lib
 lib: $(BUILD)/libhakmem.so $(BUILD)/libhakmem.a
 
@@ -33,8 +35,11 @@ $(BUILD)/obj/%.o: src/%.c $(LIB_HDRS) Makefile
 # operator new may call a C++ new_handler that throws: its frames need unwind tables.
 $(BUILD)/obj/override.o: LIBFLAGS += -fexceptions
 
+# -Bsymbolic-functions: calls between the entry points (calloc, realloc,
+# operator new...) and the hak_* implementation bind inside the library:
+# direct calls and jumps instead of GOT indirections.
 $(BUILD)/libhakmem.so: $(LIB_OBJS)
-	$(CC) -shared -o $@ $^ -Wl,-soname,libhakmem.so -Wl,-z,now -lpthread $(EXTRA_LDFLAGS)
+	$(CC) -shared -o $@ $^ -Wl,-soname,libhakmem.so -Wl,-z,now -Wl,-Bsymbolic-functions -lpthread $(EXTRA_LDFLAGS)
 
 $(BUILD)/libhakmem.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -51,13 +56,22 @@ install: lib hakmem.pc
 	sed 's|^HAKMEM_LIB_DEFAULT=.*|HAKMEM_LIB_DEFAULT=$(PREFIX)/lib/libhakmem.so|' hakmem > $(DESTDIR)$(PREFIX)/bin/hakmem
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/hakmem
 
+# Build flavours (docs/BENCHMARKS.md, "Build flavours"): the standard build
+# is build/; fast fixes the policy at compile time; observe counts on the
+# fast paths too.
+fast:
+	$(MAKE) BUILD=build-fast EXTRA_CFLAGS="-DHAK_FAST=1 $(EXTRA_CFLAGS)" lib
+observe:
+	$(MAKE) BUILD=build-observe EXTRA_CFLAGS="-DHAK_OBSERVE=1 $(EXTRA_CFLAGS)" lib
+flavours: lib fast observe
+
 DEBUG_FLAGS := -DHAK_DEBUG=2 -fsanitize=undefined -fno-sanitize-recover=all
 test-debug:
 	$(MAKE) BUILD=build-debug EXTRA_CFLAGS="$(DEBUG_FLAGS)" EXTRA_LDFLAGS="-fsanitize=undefined" \
 	  test T="api stress fork churn prodcons purge release xpages firstcall dlopen cxx misuse-free_interior-abort misuse-double_free misuse-free_uncarved-abort misuse-free_slack-abort"
 
 clean:
-	rm -rf $(BUILD) build-debug hakmem.pc
+	rm -rf $(BUILD) build-debug build-fast build-observe hakmem.pc
 
 -include tests/tests.mk
 -include bench/bench.mk

@@ -136,8 +136,17 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     if (heap != NULL && hak_segment_reclaim_for_free(heap, seg)) owner = heap;
     if (heap == NULL) heap = &hak_heap_empty;
   }
-  if (owner == heap) hak_page_free_local(heap, page, block, fn);
-  else free_remote(seg, page, block, fn);
+  if (owner == heap) {
+    HAK_OBSERVE_INC(heap->stats.obs_free_slow);
+    HAK_OBSERVE_INC(heap->stats.obs_free[page->class_idx]);
+    hak_page_free_local(heap, page, block, fn);
+  } else {
+#if HAK_OBSERVE
+    if (heap != &hak_heap_empty) heap->stats.obs_free_remote++;
+    else atomic_fetch_add_explicit(&hak_obs_free_remote_heapless, 1, memory_order_relaxed);
+#endif
+    free_remote(seg, page, block, fn);
+  }
 }
 
 /* usable size of p, with the same validation as free. */

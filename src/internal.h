@@ -43,6 +43,37 @@ typedef struct hak_options_s {
 extern hak_options_t hak_options hak_internal;
 void hak_options_init(void) hak_internal;
 
+/* Build flavours (Makefile: make fast, make observe):
+ *   HAK_FAST     policy options are compile-time constants (the balanced
+ *                profile); the environment can still ask for stats output and
+ *                the invalid-free mode.
+ *   HAK_OBSERVE  counters on the fast paths: allocations and frees per size
+ *                class, fast vs slow path, remote frees (HAKMEM_STATS shows
+ *                them).
+ * The standard build reads the policy at start-up and counts only slow-path
+ * events; its malloc and free fast paths load no option and no counter. */
+#ifndef HAK_FAST
+#define HAK_FAST 0
+#endif
+#ifndef HAK_OBSERVE
+#define HAK_OBSERVE 0
+#endif
+#if HAK_FAST
+#define HAK_POLICY(field) HAK_FIXED_##field
+#define HAK_FIXED_purge_delay_ms 100L
+#define HAK_FIXED_segment_cache ((size_t)16)
+#define HAK_FIXED_large_cache_bytes ((size_t)1 << 30)
+#define HAK_FIXED_no_thp false
+#define HAK_FIXED_purge_thread true
+#else
+#define HAK_POLICY(field) (hak_options.field)
+#endif
+#if HAK_OBSERVE
+#define HAK_OBSERVE_INC(x) ((x)++)
+#else
+#define HAK_OBSERVE_INC(x) ((void)0)
+#endif
+
 /* ---- stats.c ------------------------------------------------------------ */
 /* Process-wide counters, updated with relaxed atomics on rare paths only. */
 #define HAK_STAT_FIELDS(X)                                                            \
@@ -58,6 +89,9 @@ typedef struct hak_stats_atomic_s {
 #undef HAK_STAT_DECL
 } hak_stats_atomic_t;
 extern hak_stats_atomic_t hak_stats hak_internal;
+#if HAK_OBSERVE
+extern _Atomic(uint64_t) hak_obs_free_remote_heapless hak_internal; /* by threads without a heap */
+#endif
 #define hak_stat_add(field, n) atomic_fetch_add_explicit(&hak_stats.field, (uint64_t)(n), memory_order_relaxed)
 #define hak_stat_sub(field, n) atomic_fetch_sub_explicit(&hak_stats.field, (uint64_t)(n), memory_order_relaxed)
 void hak_stat_add_peak(_Atomic(uint64_t) *cur, _Atomic(uint64_t) *peak, uint64_t n) hak_internal;
@@ -303,7 +337,11 @@ static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
   else if (hak_likely(size <= HAK_LARGE_MAX)) page = heap->pages_direct[hak_size_class(size)];
   else page = &hak_page_empty; /* its free list is always empty */
   hak_block_t *b = page->free;
-  if (hak_likely(b != NULL)) return hak_page_pop(page, b, size, zero);
+  if (hak_likely(b != NULL)) {
+    HAK_OBSERVE_INC(heap->stats.obs_malloc_fast);
+    HAK_OBSERVE_INC(heap->stats.obs_malloc[page->class_idx]);
+    return hak_page_pop(page, b, size, zero);
+  }
   return hak_malloc_generic(heap, size, zero);
 }
 
@@ -334,6 +372,8 @@ static inline void hak_free_inline(void *p, const char *fn) {
   hak_segment_t *seg = hak_ptr_segment(p);
   hak_page_t *page = hak_segment_page_of(seg, p);
   if (hak_likely(hak_segment_owner(seg) == hak_heap_tls && hak_page_is_block_start(page, p))) {
+    HAK_OBSERVE_INC(hak_heap_tls->stats.obs_free_fast);
+    HAK_OBSERVE_INC(hak_heap_tls->stats.obs_free[page->class_idx]);
     hak_page_free_local(hak_heap_tls, page, (hak_block_t *)p, fn);
     return;
   }

@@ -160,7 +160,7 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
 
 /* Entries unused for the decay time go back to the OS (lock held). */
 static hak_segment_t *cache_expire(uint64_t now, bool force, hak_segment_t *evict) {
-  long delay = hak_options.purge_delay_ms;
+  long delay = HAK_POLICY(purge_delay_ms);
   if (delay < 0 && !force) return evict;
   for (int i = 0; i < LARGE_CACHE_SLOTS; i++) {
     hak_segment_t *s = large_cache[i];
@@ -217,7 +217,7 @@ void hak_large_free_checked(hak_segment_t *seg, void *p, const char *fn) {
 }
 
 void hak_large_free(hak_segment_t *seg) {
-  size_t limit = hak_options.large_cache_bytes;
+  size_t limit = HAK_POLICY(large_cache_bytes);
   seg->pages[0].in_use = 0;
   live_account(seg, false);
   hak_segment_t *evict = NULL;

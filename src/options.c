@@ -38,6 +38,7 @@ static void warn_ignored(const char *name, const char *value) {
   hak_write_stderr("\n");
 }
 
+#if !HAK_FAST
 /* A number with an optional K/M/G suffix (powers of 1024). */
 static bool parse_size(const char *s, size_t *out) {
   if (*s == 0) return false;
@@ -62,12 +63,15 @@ static bool parse_size(const char *s, size_t *out) {
   return true;
 }
 
+#endif
+
 static bool parse_bool(const char *s, bool *out) {
   if (strcmp(s, "1") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0 || strcmp(s, "true") == 0) { *out = true; return true; }
   if (strcmp(s, "0") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0 || strcmp(s, "false") == 0) { *out = false; return true; }
   return false;
 }
 
+#if !HAK_FAST
 static void apply_profile(const char *name) {
   if (strcmp(name, "speed") == 0) {
     hak_options.profile = "speed";
@@ -86,9 +90,22 @@ static void apply_profile(const char *name) {
     warn_ignored("HAKMEM_PROFILE", name);
   }
 }
+#endif
 
 void hak_options_init(void) {
   const char *v;
+#if HAK_FAST
+  /* the fast build's policy is fixed at compile time (internal.h) */
+  hak_options.profile = "balanced-fast";
+  static const char *const policy[] = {"HAKMEM_PROFILE", "HAKMEM_PURGE_DELAY", "HAKMEM_SEGMENT_CACHE",
+                                       "HAKMEM_LARGE_CACHE", "HAKMEM_NO_THP", "HAKMEM_PURGE_THREAD"};
+  for (size_t i = 0; i < sizeof(policy) / sizeof(policy[0]); i++)
+    if ((v = env_get(policy[i])) != NULL) {
+      hak_write_stderr("hakmem: warning: fast build: the policy is fixed (balanced), ignoring ");
+      hak_write_stderr(policy[i]);
+      hak_write_stderr("\n");
+    }
+#else
   if ((v = env_get("HAKMEM_PROFILE")) != NULL) apply_profile(v);
   if ((v = env_get("HAKMEM_PURGE_DELAY")) != NULL) {
     size_t n;
@@ -109,6 +126,7 @@ void hak_options_init(void) {
   if ((v = env_get("HAKMEM_NO_THP")) != NULL && !parse_bool(v, &hak_options.no_thp)) warn_ignored("HAKMEM_NO_THP", v);
   if ((v = env_get("HAKMEM_PURGE_THREAD")) != NULL && !parse_bool(v, &hak_options.purge_thread))
     warn_ignored("HAKMEM_PURGE_THREAD", v);
+#endif
   if ((v = env_get("HAKMEM_INVALID_FREE")) != NULL) {
     if (strcmp(v, "abort") == 0) hak_options.invalid = HAK_INVALID_ABORT;
     else if (strcmp(v, "warn") == 0) hak_options.invalid = HAK_INVALID_WARN;

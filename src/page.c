@@ -356,6 +356,7 @@ void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
   if (atomic_load_explicit(&heap->xpages, memory_order_relaxed) != NULL) hak_page_process_xpages(heap);
   hak_release_tick(heap);
   size_t c = hak_size_class(size);
+  HAK_OBSERVE_INC(heap->stats.obs_malloc[c]);
   hak_page_t *page = heap_find_page(heap, c);
   if (hak_unlikely(page == NULL)) { errno = ENOMEM; return NULL; }
   return hak_page_pop(page, page->free, size, zero);

@@ -70,7 +70,7 @@ static bool release_trylock(hak_heap_t *heap) {
 
 void hak_release_unlock(hak_heap_t *heap) { atomic_store_explicit(&heap->release_lock, 0, memory_order_release); }
 
-static bool decay_off(void) { return hak_options.purge_delay_ms < 0; }
+static bool decay_off(void) { return HAK_POLICY(purge_delay_ms) < 0; }
 
 /* ---- units of a page ---------------------------------------------------- */
 static bool unit_is_block(const hak_page_t *page) { return page->block_size > HAK_SMALL_MAX; }
@@ -169,7 +169,7 @@ static void page_purge_detached(hak_page_t *page) {
  * entries with nothing left to purge. Returns the earliest deadline left, or
  * 0. Lock held. */
 static uint64_t pending_pass(hak_heap_t *heap, uint64_t now, bool force) {
-  uint64_t delay = (uint64_t)(hak_options.purge_delay_ms > 0 ? hak_options.purge_delay_ms : 0), next = 0;
+  uint64_t delay = (uint64_t)(HAK_POLICY(purge_delay_ms) > 0 ? HAK_POLICY(purge_delay_ms) : 0), next = 0;
   hak_page_t **link = &heap->pending;
   while (*link != NULL) {
     hak_page_t *page = *link;
@@ -249,10 +249,10 @@ static void page_detach_free_units(hak_heap_t *heap, hak_page_t *page) {
   hak_release_lock(heap);
   page->detached |= add;
   pending_add(heap, page, now);
-  if (hak_options.purge_delay_ms == 0) pending_pass(heap, now, true);
+  if (HAK_POLICY(purge_delay_ms) == 0) pending_pass(heap, now, true);
   hak_release_unlock(heap);
   heap->stats.units_detached += (uint64_t)__builtin_popcountll(add);
-  if (hak_options.purge_delay_ms != 0) hak_release_schedule(heap, now);
+  if (HAK_POLICY(purge_delay_ms) != 0) hak_release_schedule(heap, now);
 }
 
 /* The page's in-use count reached its thin mark (mark > 0, `used` == 0 or
@@ -336,7 +336,7 @@ void hak_release_tick(hak_heap_t *heap) {
  * entry): make sure a deadline exists. */
 void hak_release_schedule(hak_heap_t *heap, uint64_t now) {
   if (decay_off()) return;
-  uint64_t due = now + (uint64_t)hak_options.purge_delay_ms;
+  uint64_t due = now + (uint64_t)HAK_POLICY(purge_delay_ms);
   if (heap != NULL && (heap->next_release_ms == 0 || due < heap->next_release_ms)) heap->next_release_ms = due;
   hak_release_wake();
 }
@@ -362,7 +362,7 @@ static bool bg_round(uint64_t now) {
 
 static void *bg_main(void *arg) {
   (void)arg;
-  long delay = hak_options.purge_delay_ms;
+  long delay = HAK_POLICY(purge_delay_ms);
   long period = delay / 4;
   if (period < 5) period = 5;
   if (period > 250) period = 250;
@@ -390,7 +390,7 @@ static void *bg_main(void *arg) {
 /* Work was posted: make sure the purge thread runs (started lazily; never
  * from inside a lock of ours). */
 void hak_release_wake(void) {
-  if (!hak_options.purge_thread || decay_off() || atomic_load_explicit(&bg_running, memory_order_relaxed)) return;
+  if (!HAK_POLICY(purge_thread) || decay_off() || atomic_load_explicit(&bg_running, memory_order_relaxed)) return;
   if (atomic_load_explicit(&bg_disabled, memory_order_relaxed)) return;
   int expect = 0;
   if (!atomic_compare_exchange_strong(&bg_running, &expect, 1)) return;

@@ -84,7 +84,7 @@ hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t a
   hak_segment_t *seg = align_offset ? hak_os_alloc_aligned_at(size, alignment, align_offset)
                                     : hak_os_alloc_aligned(size, alignment);
   if (seg == NULL) return NULL;
-  if (hak_options.no_thp) hak_os_no_thp(seg, size);
+  if (HAK_POLICY(no_thp)) hak_os_no_thp(seg, size);
   /* fresh anonymous memory is zero: only non-zero fields are written */
   atomic_store_explicit(&seg->owner, NULL, memory_order_relaxed);
   seg->size = size;
@@ -168,8 +168,8 @@ static void segment_release(hak_heap_t *heap, hak_segment_t *seg) {
   hak_assert_expensive(hak_segment_is_valid(seg));
   if (heap) heap_remove_segment(heap, seg);
   atomic_store(&seg->owner, NULL);
-  if (seg->size == HAK_SEGMENT_SIZE && hak_options.segment_cache > 0) {
-    if (hak_options.purge_delay_ms == 0 && seg->dirty_pages > 0) {
+  if (seg->size == HAK_SEGMENT_SIZE && HAK_POLICY(segment_cache) > 0) {
+    if (HAK_POLICY(purge_delay_ms) == 0 && seg->dirty_pages > 0) {
       hak_os_purge((uint8_t *)seg + HAK_SEGMENT_HEADER_SIZE, HAK_SEGMENT_SIZE - HAK_SEGMENT_HEADER_SIZE);
       hak_stat_add(purged_segment_bytes, HAK_SEGMENT_SIZE - HAK_SEGMENT_HEADER_SIZE);
       seg->is_zero = 1;
@@ -179,7 +179,7 @@ static void segment_release(hak_heap_t *heap, hak_segment_t *seg) {
     uint64_t now = hak_clock_ms();
     seg->cached_since_ms = now;
     hak_lock(&pool_lock);
-    if (pool_cache_count < hak_options.segment_cache) {
+    if (pool_cache_count < HAK_POLICY(segment_cache)) {
       seg->next = pool_cache;
       pool_cache = seg;
       pool_cache_count++;
@@ -396,7 +396,7 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
     segment_release(heap, seg);
     return;
   }
-  if (hak_options.purge_delay_ms == 0) {
+  if (HAK_POLICY(purge_delay_ms) == 0) {
     hak_release_lock(heap); /* the purge thread may have been faster */
     for (unsigned j = 0; j < k; j++) {
       hak_page_t *slice = page + j;
@@ -418,7 +418,7 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
  * the earliest deadline left, or 0. The heap's release lock is held. */
 uint64_t hak_segment_purge_due(hak_heap_t *heap, uint64_t now, bool force) {
   if (heap->dirty_pages == 0) return 0;
-  long delay = hak_options.purge_delay_ms;
+  long delay = HAK_POLICY(purge_delay_ms);
   if (delay < 0 && !force) return 0;
   uint64_t next = 0;
   for (hak_segment_t *seg = heap->segments; seg != NULL; seg = seg->next) {
@@ -491,7 +491,7 @@ void hak_segment_abandon_all(hak_heap_t *heap) {
  * time (all if force). Returns true if some are left. */
 bool hak_segment_cache_decay(uint64_t now, bool force) {
   if (pool_cache == NULL) return false; /* racy peek: fine */
-  long delay = hak_options.purge_delay_ms;
+  long delay = HAK_POLICY(purge_delay_ms);
   if (delay < 0 && !force) return true;
   hak_segment_t *drop = NULL;
   hak_lock(&pool_lock);

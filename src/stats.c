@@ -10,6 +10,11 @@
 #include "internal.h"
 
 hak_stats_atomic_t hak_stats;
+#if HAK_OBSERVE
+static _Atomic(uint64_t) obs_malloc[HAK_CLASS_COUNT], obs_free[HAK_CLASS_COUNT];
+static _Atomic(uint64_t) obs_malloc_fast, obs_free_fast, obs_free_slow, obs_free_remote;
+_Atomic(uint64_t) hak_obs_free_remote_heapless;
+#endif
 
 void hak_stat_add_peak(_Atomic(uint64_t) *cur, _Atomic(uint64_t) *peak, uint64_t n) {
   uint64_t now = atomic_fetch_add_explicit(cur, n, memory_order_relaxed) + n;
@@ -24,6 +29,16 @@ void hak_stats_merge_heap(hak_heap_stats_t *s) {
   hak_stat_add(pages_fresh, s->pages_fresh);
   hak_stat_add(units_detached, s->units_detached);
   hak_stat_add(units_reattached, s->units_reattached);
+#if HAK_OBSERVE
+  for (size_t c = 0; c < HAK_CLASS_COUNT; c++) {
+    atomic_fetch_add_explicit(&obs_malloc[c], s->obs_malloc[c], memory_order_relaxed);
+    atomic_fetch_add_explicit(&obs_free[c], s->obs_free[c], memory_order_relaxed);
+  }
+  atomic_fetch_add_explicit(&obs_malloc_fast, s->obs_malloc_fast, memory_order_relaxed);
+  atomic_fetch_add_explicit(&obs_free_fast, s->obs_free_fast, memory_order_relaxed);
+  atomic_fetch_add_explicit(&obs_free_slow, s->obs_free_slow, memory_order_relaxed);
+  atomic_fetch_add_explicit(&obs_free_remote, s->obs_free_remote, memory_order_relaxed);
+#endif
   memset(s, 0, sizeof(*s));
 }
 
@@ -128,6 +143,26 @@ void hak_stats_print(int fd) {
   HAK_STAT_LINE(committed_bytes)
   HAK_STAT_LINE(resident_bytes)
 #undef HAK_STAT_LINE
+#if HAK_OBSERVE
+  /* make observe: fast-path counters (merged from each thread's heap at its
+   * exit and every 256 slow-path allocations; the calling thread's now) */
+  put(&o, "hakmem: obs_malloc_fast "); put_u64(&o, atomic_load(&obs_malloc_fast)); put(&o, "\n");
+  put(&o, "hakmem: obs_free_fast "); put_u64(&o, atomic_load(&obs_free_fast)); put(&o, "\n");
+  put(&o, "hakmem: obs_free_slow "); put_u64(&o, atomic_load(&obs_free_slow)); put(&o, "\n");
+  put(&o, "hakmem: obs_free_remote "); put_u64(&o, atomic_load(&obs_free_remote) + atomic_load(&hak_obs_free_remote_heapless));
+  put(&o, "\n");
+  for (int i = 1; i < n; i++) {
+    uint64_t m = atomic_load(&obs_malloc[i]), f = atomic_load(&obs_free[i]);
+    if (m == 0 && f == 0) continue;
+    put(&o, "hakmem: obs_class ");
+    put_u64(&o, cls[i].block_size);
+    put(&o, " mallocs ");
+    put_u64(&o, m);
+    put(&o, " frees ");
+    put_u64(&o, f);
+    put(&o, "\n");
+  }
+#endif
   for (int i = 1; i < n; i++) {
     if (cls[i].pages == 0) continue;
     put(&o, "hakmem: class ");

@@ -212,6 +212,12 @@ typedef struct hak_heap_stats_s {
   uint64_t pages_fresh;
   uint64_t units_detached;
   uint64_t units_reattached;
+#if defined(HAK_OBSERVE) && HAK_OBSERVE
+  /* make observe: counted on the fast paths too */
+  uint64_t obs_malloc[HAK_CLASS_COUNT]; /* allocations by class (fast and slow path) */
+  uint64_t obs_free[HAK_CLASS_COUNT];   /* frees by the owner, by class */
+  uint64_t obs_malloc_fast, obs_free_fast, obs_free_slow, obs_free_remote;
+#endif
 } hak_heap_stats_t;
 
 /* A thread heap. Owned by one thread; other threads only push pages on
