@@ -98,8 +98,11 @@ static void heap_free_empty_pages(hak_heap_t *heap) {
       hak_page_collect(heap, page);
       if (hak_page_in_use(page) == 0 && !hak_page_is_pinned(page)) {
         if (page->mark != 0) hak_page_set_mark(page, 0);
+        if (page->in_full) page->in_full = 0;
         hak_queue_remove(heap, q, page);
         hak_segment_page_free(heap, page);
+      } else if (page->in_full && page->free != NULL) {
+        hak_page_unfull(heap, page); /* remote frees came back */
       }
       page = next;
     }

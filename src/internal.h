@@ -175,7 +175,7 @@ bool hak_page_is_valid(const hak_page_t *page) hak_internal;
 /* ---- release.c: when free memory goes back to the OS ---------------------- */
 void hak_release_lock(hak_heap_t *heap) hak_internal;
 void hak_release_unlock(hak_heap_t *heap) hak_internal;
-void hak_release_thinned(hak_heap_t *heap, hak_page_t *page) hak_internal;
+void hak_release_thinned(hak_heap_t *heap, hak_page_t *page, bool detach) hak_internal;
 void hak_release_page_full(hak_page_t *page) hak_internal;
 bool hak_release_reattach(hak_heap_t *heap, hak_page_t *page) hak_internal;
 uint32_t hak_release_detached_blocks(const hak_page_t *page) hak_internal;
@@ -357,8 +357,7 @@ static inline void hak_page_free_local(hak_heap_t *heap, hak_page_t *page, hak_b
   b->next = page->free;
   page->free = b;
   page->free_is_zero = 0;
-  if (hak_unlikely(--page->used == 0)) hak_page_retire(heap, page);
-  else if (hak_unlikely(page->in_full)) hak_page_unfull(heap, page);
+  if (hak_unlikely(--page->used == 0)) hak_page_retire(heap, page); /* empty, thinned out, or was full */
 }
 
 /* free: a block of a page this thread owns goes back on the page's free list;

@@ -158,7 +158,9 @@ size_t hak_page_collect(hak_heap_t *heap, hak_page_t *page) {
   page->free = list;
   page->free_is_zero = 0;
   page->used -= (uint32_t)n;
-  if (page->mark != 0 && (int32_t)page->used <= 0) hak_release_thinned(heap, page);
+  /* below the thin mark (a full page's mark is its callers' business: they
+   * take it out of the full queue when it has free blocks) */
+  if (page->mark != 0 && !page->in_full && (int32_t)page->used <= 0) hak_release_thinned(heap, page, false);
   return n;
 }
 
@@ -196,7 +198,10 @@ static bool page_to_full(hak_heap_t *heap, hak_page_t *page) {
   hak_queue_remove(heap, page->class_idx, page);
   page->in_full = 1;
   hak_queue_push_back(heap, HAK_CLASS_FULL, page);
-  hak_release_page_full(page);
+  /* `used` counts from one below what is in use: the first free leaves the
+   * fast path (used reaches 0) and takes the page out of the full queue, so
+   * the fast path needs no in_full test */
+  hak_page_set_mark(page, hak_page_in_use(page) + page->bias - 1);
   return true;
 }
 
@@ -207,6 +212,8 @@ void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) {
   hak_queue_remove(heap, HAK_CLASS_FULL, page);
   page->in_full = 0;
   hak_queue_push_back(heap, page->class_idx, page);
+  hak_page_set_mark(page, 0);  /* drop the full mark */
+  hak_release_page_full(page); /* and arm the thin mark */
 }
 
 /* Every block of the page is free (used == 0): give it back to its segment,
@@ -215,11 +222,11 @@ void hak_page_unfull(hak_heap_t *heap, hak_page_t *page) {
  * pages), or it is pinned by a notification (then it stays queued, empty,
  * until the notification is processed, which retires it). */
 void hak_page_retire(hak_heap_t *heap, hak_page_t *page) {
-  hak_assert(page->used == 0 && page->in_use);
+  hak_assert(page->in_use);
   if (page->in_full) hak_page_unfull(heap, page); /* it has a free block now */
   if (page->mark != 0) {
     /* not empty: the page thinned out to its mark (release.c) */
-    if ((int32_t)page->used <= 0) hak_release_thinned(heap, page);
+    if ((int32_t)page->used <= 0) hak_release_thinned(heap, page, true);
     if (page->used != 0) return;
   }
   if (page->used != 0) return; /* alone: kept (bias) */

@@ -256,10 +256,11 @@ static void page_detach_free_units(hak_heap_t *heap, hak_page_t *page) {
 }
 
 /* The page's in-use count reached its thin mark (mark > 0, `used` == 0 or
- * below): detach its free units and set the next mark. */
-void hak_release_thinned(hak_heap_t *heap, hak_page_t *page) {
+ * below): detach its free units (unless the owner is collecting blocks other
+ * threads freed: it is about to allocate from them) and set the next mark. */
+void hak_release_thinned(hak_heap_t *heap, hak_page_t *page, bool detach) {
   hak_assert(page->mark != 0);
-  if (!decay_off()) page_detach_free_units(heap, page);
+  if (detach && !decay_off()) page_detach_free_units(heap, page);
   uint32_t in_use_bias = page->used + page->mark; /* in use + bias */
   hak_page_set_mark(page, in_use_bias >> MARK_SHIFT);
 }

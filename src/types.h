@@ -124,7 +124,8 @@ typedef struct hak_segment_s hak_segment_t;
  *     fast path: the last page of a class is kept anyway, and a program that
  *     allocates and frees a few blocks in bursts would otherwise retire-check
  *     it at every burst;
- *   - in_full: the page is in the heap's full queue; then it is armed
+ *   - in_full: the page is in the heap's full queue, with mark = in use +
+ *     bias - 1 (so its first free leaves the fast path); then it is armed
  *     (state ARMED) or has remote frees, or its notification is under way;
  *   - a page whose state pins it (see HAK_XFREE_*) stays in use;
  *   - only the owning thread touches anything but xthread_free and xnext.
