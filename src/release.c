@@ -72,6 +72,12 @@ void hak_release_unlock(hak_heap_t *heap) { atomic_store_explicit(&heap->release
 
 static bool decay_off(void) { return HAK_POLICY(purge_delay_ms) < 0; }
 
+/* How often the owner passes over its pages while it calls the allocator. */
+static long pass_period(void) {
+  long d = HAK_POLICY(purge_delay_ms);
+  return d < 10 ? 10 : d;
+}
+
 /* ---- units of a page ---------------------------------------------------- */
 static bool unit_is_block(const hak_page_t *page) { return page->block_size > HAK_SMALL_MAX; }
 
@@ -307,19 +313,39 @@ static uint64_t heap_pass_locked(hak_heap_t *heap, uint64_t now, bool force) {
   return a == 0 ? b : b == 0 ? a : (a < b ? a : b);
 }
 
-/* The owner: force (hak_collect, thread exit) or when the deadline is due.
- * Pages in the heap's queues that are mostly free but never filled up (so
- * never got a thin mark) are detached here too. */
+/* The owner's pass: when a deadline is due, at least every decay period
+ * while it calls the allocator, and forced by hak_collect and thread exit.
+ *   1. Collect the blocks other threads freed into every page of the class
+ *      queues, and retire pages that turn out empty: a page behind the front
+ *      of its queue is not looked at by malloc while the front has blocks, so
+ *      without this its remote frees would pile up uncollected (memory that
+ *      is free but counted in use: it grew with every short-lived thread
+ *      whose blocks outlived it).
+ *   2. Detach the free parts of pages that are mostly free but never filled
+ *      up (so never got a thin mark).
+ *   3. Purge what is due. */
 void hak_release_pass(hak_heap_t *heap, bool force) {
-  if (decay_off() && !force) return;
+  if (heap->in_pass) return; /* retiring a page below may tick */
   uint64_t now = hak_clock_ms();
-  if (!force && heap->next_release_ms != 0 && now < heap->next_release_ms) return;
+  if (!force && heap->next_release_ms != 0 && now < heap->next_release_ms &&
+      now - heap->last_pass_ms < (uint64_t)pass_period())
+    return;
+  heap->last_pass_ms = now;
+  heap->in_pass = true;
   for (size_t q = 0; q < HAK_CLASS_COUNT; q++)
-    for (hak_page_t *page = heap->queues[q].first; page != NULL; page = page->next) {
-      uint32_t in_use = page->used + page->mark - page->bias;
+    for (hak_page_t *page = heap->queues[q].first, *next; page != NULL; page = next) {
+      next = page->next;
+      if ((atomic_load_explicit(&page->xthread_free, memory_order_relaxed) & ~HAK_XFREE_STATE) != 0) {
+        hak_page_collect(heap, page);
+        if (page->used == 0 && page->mark == 0) { hak_page_retire(heap, page); continue; }
+      }
+      if (decay_off()) continue;
+      uint32_t in_use = hak_page_in_use(page);
       if (page->free != NULL && (size_t)(page->capacity - in_use) * page->block_size >= 2 * UNIT_SIZE)
         page_detach_free_units(heap, page);
     }
+  heap->in_pass = false;
+  if (decay_off() && !force) return;
   hak_release_lock(heap);
   uint64_t next = heap_pass_locked(heap, now, force);
   hak_release_unlock(heap);
@@ -327,10 +353,13 @@ void hak_release_pass(hak_heap_t *heap, bool force) {
   if (next != 0) hak_release_wake();
 }
 
-/* Slow-path tick of the owner: cheap unless a deadline is due. */
+/* Slow-path tick of the owner: a clock read every 8th call, a pass when a
+ * deadline is due or a decay period has gone by since the last one. */
 void hak_release_tick(hak_heap_t *heap) {
-  if (heap->next_release_ms == 0 || (++heap->release_ticks & 7) != 0) return;
-  if (hak_clock_ms() >= heap->next_release_ms) hak_release_pass(heap, false);
+  if ((++heap->release_ticks & 7) != 0 || heap->in_pass) return;
+  uint64_t now = hak_clock_ms();
+  if ((heap->next_release_ms != 0 && now >= heap->next_release_ms) || now - heap->last_pass_ms >= (uint64_t)pass_period())
+    hak_release_pass(heap, false);
 }
 
 /* Something was left to purge later (a free page, a detached unit, a cache
