@@ -96,8 +96,13 @@ void *hak_realloc(void *p, size_t size) {
   }
   /* fits, and would not waste more than half the block: keep it */
   if (size <= usable && size >= usable / 2 && seg->kind != HAK_PAGE_HUGE) return p;
+  int saved = errno;
   void *q = hak_malloc(size);
-  if (q == NULL) return NULL;
+  if (q == NULL) {
+    if (size > usable) return NULL;
+    errno = saved; /* shrinking: the block we have will do (glibc never fails a shrink) */
+    return p;
+  }
   memcpy(q, p, size < usable ? size : usable);
   hak_free_inline(p, "realloc");
   return q;

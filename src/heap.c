@@ -43,25 +43,41 @@ void hak_heap_key_create(void) {
   heap_key_ok = pthread_key_create(&heap_key, hak_heap_thread_done) == 0;
 }
 
+/* Records are carved from chunks: the first from BSS (so the first threads,
+ * the main one included, need no mapping), then from mapped chunks. No lock
+ * is held across the mmap: an interposed mmap may allocate, and that
+ * allocation comes back here. */
+#define HEAP_RECORD_SIZE ((sizeof(hak_heap_t) + 63) & ~(size_t)63)
+static _Alignas(64) uint8_t heap_first_chunk[8 * HEAP_RECORD_SIZE];
+
+static hak_heap_t *heap_carve(void) { /* heap_lock held */
+  if (heap_chunk_left < HEAP_RECORD_SIZE) return NULL;
+  hak_heap_t *heap = (hak_heap_t *)heap_chunk;
+  heap_chunk += HEAP_RECORD_SIZE;
+  heap_chunk_left -= HEAP_RECORD_SIZE;
+  heap->all_next = atomic_load_explicit(&heap_all, memory_order_relaxed);
+  atomic_store_explicit(&heap_all, heap, memory_order_release);
+  return heap;
+}
+
 static hak_heap_t *heap_record_alloc(void) {
   hak_lock(&heap_lock);
-  hak_heap_t *heap = heap_pool;
-  if (heap != NULL) {
-    heap_pool = heap->pool_next;
-  } else {
-    size_t sz = hak_align_up(sizeof(hak_heap_t), 64);
-    if (heap_chunk_left < sz) {
-      heap_chunk = hak_os_alloc_aligned(HEAP_CHUNK_SIZE, HAK_OS_PAGE_SIZE);
-      heap_chunk_left = heap_chunk ? HEAP_CHUNK_SIZE : 0;
-    }
-    if (heap_chunk_left >= sz) {
-      heap = (hak_heap_t *)heap_chunk;
-      heap_chunk += sz;
-      heap_chunk_left -= sz;
-      heap->all_next = atomic_load_explicit(&heap_all, memory_order_relaxed);
-      atomic_store_explicit(&heap_all, heap, memory_order_release);
-    }
+  if (heap_chunk == NULL) { /* first use: the chunk in BSS */
+    heap_chunk = heap_first_chunk;
+    heap_chunk_left = sizeof(heap_first_chunk);
   }
+  hak_heap_t *heap = heap_pool;
+  if (heap != NULL) heap_pool = heap->pool_next;
+  else heap = heap_carve();
+  pthread_mutex_unlock(&heap_lock);
+  if (heap != NULL) return heap;
+  uint8_t *chunk = hak_os_alloc_aligned(HEAP_CHUNK_SIZE, HAK_OS_PAGE_SIZE);
+  if (chunk == NULL) return NULL;
+  hak_lock(&heap_lock);
+  /* the rest of the old chunk, if any, is dropped: records are never freed */
+  heap_chunk = chunk;
+  heap_chunk_left = HEAP_CHUNK_SIZE;
+  heap = heap_carve();
   pthread_mutex_unlock(&heap_lock);
   return heap;
 }
@@ -71,6 +87,13 @@ hak_heap_t *hak_heap_init_thread(void) {
   if (hak_heap_tls != &hak_heap_empty) return hak_heap_tls; /* made by a recursive call */
   hak_heap_t *heap = heap_record_alloc();
   if (heap == NULL) return NULL;
+  if (hak_heap_tls != &hak_heap_empty) { /* an allocation inside our mmap made one */
+    hak_lock(&heap_lock);
+    heap->pool_next = heap_pool;
+    heap_pool = heap;
+    pthread_mutex_unlock(&heap_lock);
+    return hak_heap_tls;
+  }
   /* the purge thread may be looking at the record (it has no work in it):
    * keep the registry link, and clear the rest under the release lock */
   hak_release_lock(heap);

@@ -184,6 +184,7 @@ void hak_release_pass(hak_heap_t *heap, bool force) hak_internal;
 void hak_release_tick(hak_heap_t *heap) hak_internal;
 void hak_release_schedule(hak_heap_t *heap, uint64_t now) hak_internal;
 void hak_release_wake(void) hak_internal;
+bool hak_release_emergency(void) hak_internal;
 void hak_release_atfork_prepare(void) hak_internal;
 void hak_release_atfork_parent(void) hak_internal;
 void hak_release_atfork_child(void) hak_internal;

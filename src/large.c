@@ -144,6 +144,8 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   bool fresh = seg == NULL;
   if (fresh) {
     seg = hak_segment_map_alloc(mapping_size(need), HAK_PAGE_HUGE, alignment, off == HAK_SEGMENT_SIZE ? off : 0);
+    if (seg == NULL && hak_release_emergency())
+      seg = hak_segment_map_alloc(mapping_size(need), HAK_PAGE_HUGE, alignment, off == HAK_SEGMENT_SIZE ? off : 0);
     if (seg == NULL) { errno = ENOMEM; return NULL; }
   } else {
     hak_stat_add(large_cache_hits, 1);

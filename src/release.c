@@ -374,7 +374,7 @@ void hak_release_schedule(hak_heap_t *heap, uint64_t now) {
 /* ---- the purge thread ---------------------------------------------------------- */
 static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(int) bg_running;   /* 0 none, 1 running (or starting) */
-static _Atomic(int) bg_disabled;  /* could not start: do not try again */
+static _Atomic(uint64_t) bg_retry_ms; /* could not start: not before this time */
 
 /* One round over every heap and the shared caches; true if work remains. */
 static bool bg_round(uint64_t now) {
@@ -421,7 +421,8 @@ static void *bg_main(void *arg) {
  * from inside a lock of ours). */
 void hak_release_wake(void) {
   if (!HAK_POLICY(purge_thread) || decay_off() || atomic_load_explicit(&bg_running, memory_order_relaxed)) return;
-  if (atomic_load_explicit(&bg_disabled, memory_order_relaxed)) return;
+  uint64_t retry = atomic_load_explicit(&bg_retry_ms, memory_order_relaxed);
+  if (retry != 0 && hak_clock_ms() < retry) return;
   int expect = 0;
   if (!atomic_compare_exchange_strong(&bg_running, &expect, 1)) return;
   pthread_attr_t attr;
@@ -440,7 +441,9 @@ void hak_release_wake(void) {
     pthread_attr_destroy(&attr);
   }
   if (!ok) {
-    atomic_store(&bg_disabled, 1); /* e.g. a thread limit: slow paths still purge */
+    /* e.g. RLIMIT_AS or a thread limit for a moment: slow paths still purge,
+     * and a later wake-up tries again 10 ms on */
+    atomic_store(&bg_retry_ms, hak_clock_ms() + 10);
     atomic_store(&bg_running, 0);
   } else {
     pthread_setname_np(t, "hakmem-purge");
@@ -449,6 +452,16 @@ void hak_release_wake(void) {
 
 void hak_release_atfork_prepare(void) { pthread_mutex_lock(&bg_lock); }
 void hak_release_atfork_parent(void) { pthread_mutex_unlock(&bg_lock); }
+/* The OS refused a mapping: give back every cached mapping now so that the
+ * caller can try once more (a freed 24 MiB buffer in the large cache must not
+ * make a 1 MiB allocation fail). Returns true if something was unmapped. */
+bool hak_release_emergency(void) {
+  uint64_t before = atomic_load_explicit(&hak_stats.os_munmap, memory_order_relaxed);
+  hak_segment_cache_decay(0, true);
+  hak_large_cache_decay(0, true);
+  return atomic_load_explicit(&hak_stats.os_munmap, memory_order_relaxed) != before;
+}
+
 void hak_release_atfork_child(void) {
   pthread_mutex_init(&bg_lock, NULL);
   atomic_store(&bg_running, 0); /* threads do not survive fork: made again on need */

@@ -262,6 +262,7 @@ static hak_segment_t *segment_new(hak_heap_t *heap, hak_page_kind_t kind) {
     segment_layout(seg, kind);
   } else {
     seg = hak_segment_map_alloc(HAK_SEGMENT_SIZE, kind, HAK_SEGMENT_SIZE, 0);
+    if (seg == NULL && hak_release_emergency()) seg = hak_segment_map_alloc(HAK_SEGMENT_SIZE, kind, HAK_SEGMENT_SIZE, 0);
     if (seg == NULL) return NULL;
   }
   atomic_store(&seg->owner, heap);
