@@ -16,7 +16,7 @@ TEST_DEPS     := tests/check.h tests/oom.h include/hakmem.h tests/tests.mk $(BUI
 TEST_MISUSE   := $(patsubst tests/misuse/%.c,$(TEST_DIR)/misuse/%,$(wildcard tests/misuse/*.c))
 TEST_KNOWN    := $(patsubst tests/known/%.c,$(TEST_DIR)/known/%,$(wildcard tests/known/*.c))
 TEST_PROGS    := $(addprefix $(TEST_DIR)/,api stress stress_preload fork churn prodcons purge release stats xpages firstcall \
-                   firstcall_preload dlopen cxx static rlimit rlimit_new) $(TEST_MISUSE) $(TEST_KNOWN)
+                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so) $(TEST_MISUSE) $(TEST_KNOWN)
 
 # $(call test_build,COMMAND): run COMMAND (which writes $@); on failure keep the log, no binary.
 define test_build
@@ -42,6 +42,12 @@ $(TEST_DIR)/firstcall $(TEST_DIR)/rlimit: \
 # plain programs, run under LD_PRELOAD
 $(TEST_DIR)/stress_preload $(TEST_DIR)/firstcall_preload: $(TEST_DIR)/%_preload: tests/%.c $(TEST_DEPS)
 	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_NOLINK))
+$(TEST_DIR)/interpose: tests/interpose.c $(TEST_DEPS)
+	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_NOLINK))
+
+# an mmap/munmap/mremap interposer, preloaded beside hakmem
+$(TEST_DIR)/libinterpose_mmap.so: tests/interpose_mmap.c $(TEST_DEPS)
+	$(call test_build,$(CC) $(TEST_CFLAGS) -shared -fPIC $< -o $@ -ldl)
 
 # dlopens the library itself
 $(TEST_DIR)/dlopen: tests/dlopen.c $(TEST_DEPS)
