@@ -6,7 +6,7 @@
  *   fill(size, &list, what) allocate until malloc fails (checked: NULL
  *                          with ENOMEM); the blocks go on an intrusive list
  *   blk_free_all(&list)    verify each block's tags and free it
- *   purge_thread_running() / start_purge_thread()   hakmem's "hakmem-purge"
+ *   start_purge_thread()   make hakmem's purge thread run (check.h tells if it does)
  *   pattern(), pattern_ok(), pattern_prefix_ok()     block contents
  *
  * Blocks are kept on lists threaded through themselves, so the tests need no
@@ -15,7 +15,6 @@
 #ifndef HAKTEST_OOM_H
 #define HAKTEST_OOM_H
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,32 +67,10 @@ static CHECK_UNUSED void lift_limit(void) {
   REQUIRE(setrlimit(RLIMIT_AS, &rl) == 0);
 }
 
-/* Is hakmem's purge thread (named "hakmem-purge") alive? Reads /proc, so
- * only called while the limit is not tight. */
-static CHECK_UNUSED int purge_thread_running(void) {
-  DIR *d = opendir("/proc/self/task");
-  if (!d) return 0;
-  int found = 0;
-  struct dirent *e;
-  while (!found && (e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.') continue;
-    char path[300], comm[32] = "";
-    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
-    FILE *f = fopen(path, "r");
-    if (!f) continue;
-    if (fgets(comm, sizeof comm, f) && strncmp(comm, "hakmem-purge", 12) == 0) found = 1;
-    fclose(f);
-  }
-  closedir(d);
-  return found;
-}
-
 static CHECK_UNUSED void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
-}
-
-/* Make the purge thread start (a freed large block leaves work for it) and
+}/* Make the purge thread start (a freed large block leaves work for it) and
  * wait until it is there. */
 static CHECK_UNUSED int start_purge_thread(void) {
   for (int i = 0; i < 50; i++) {
