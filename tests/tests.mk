@@ -11,12 +11,12 @@ TEST_CFLAGS   := -std=gnu11 -O1 -g -Wall -Wextra -fno-builtin -D_GNU_SOURCE -pth
 TEST_CXXFLAGS := -std=c++17 -faligned-new -O1 -g -Wall -Wextra -fno-builtin -pthread -Iinclude -Itests
 TEST_LINK     := -L$(BUILD) -lhakmem -Wl,-rpath,$(abspath $(BUILD)) -pthread -ldl
 TEST_NOLINK   := -pthread -ldl
-TEST_DEPS     := tests/check.h tests/oom.h include/hakmem.h tests/tests.mk $(BUILD)/libhakmem.so
+TEST_DEPS     := tests/check.h tests/oom.h tests/valgrind_run.h include/hakmem.h tests/tests.mk $(BUILD)/libhakmem.so
 
 TEST_MISUSE   := $(patsubst tests/misuse/%.c,$(TEST_DIR)/misuse/%,$(wildcard tests/misuse/*.c))
 TEST_KNOWN    := $(patsubst tests/known/%.c,$(TEST_DIR)/known/%,$(wildcard tests/known/*.c))
 TEST_PROGS    := $(addprefix $(TEST_DIR)/,api stress stress_preload fork churn prodcons purge release stats xpages firstcall \
-                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd) $(TEST_MISUSE) $(TEST_KNOWN)
+                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog) $(TEST_MISUSE) $(TEST_KNOWN)
 
 # $(call test_build,COMMAND): run COMMAND (which writes $@); on failure keep the log, no binary.
 define test_build
@@ -35,7 +35,7 @@ test: lib test-build
 
 # linked with -lhakmem
 $(TEST_DIR)/api $(TEST_DIR)/stress $(TEST_DIR)/fork $(TEST_DIR)/churn $(TEST_DIR)/prodcons $(TEST_DIR)/purge $(TEST_DIR)/release $(TEST_DIR)/stats $(TEST_DIR)/xpages \
-$(TEST_DIR)/firstcall $(TEST_DIR)/rlimit $(TEST_DIR)/crowd: \
+$(TEST_DIR)/firstcall $(TEST_DIR)/rlimit $(TEST_DIR)/crowd $(TEST_DIR)/valgrind_prog: \
     $(TEST_DIR)/%: tests/%.c $(TEST_DEPS)
 	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))
 
