@@ -18,6 +18,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -130,6 +131,26 @@ static CHECK_UNUSED size_t rss_bytes(void) {
     }
   fclose(f);
   return kb * 1024;
+}
+
+/* Is hakmem's purge thread (named "hakmem-purge") running in this process?
+ * Reads /proc/self/task (opendir and fopen allocate). */
+static CHECK_UNUSED int purge_thread_running(void) {
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return 0;
+  int found = 0;
+  struct dirent *e;
+  while (!found && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    if (fgets(comm, sizeof comm, f) && strncmp(comm, "hakmem-purge", 12) == 0) found = 1;
+    fclose(f);
+  }
+  closedir(d);
+  return found;
 }
 
 /* xorshift64* — deterministic per-seed random numbers. */

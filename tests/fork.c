@@ -6,10 +6,17 @@
  * while the main thread forks repeatedly. Each child: frees blocks its parent
  * allocated before the fork (some from a worker thread that does not exist
  * in the child), mallocs/frees a few thousand blocks, starts a thread that
- * allocates, and _exit(0)s. The parent checks every child's exit status. A
- * lock left held across fork() shows up as a child that never exits: alarm()
- * turns that into a failure instead of a hang. The last forks are done from a
- * worker thread instead of the main thread.
+ * allocates, and exits — with _exit(0), or every other time with exit(0),
+ * which runs the exit handlers and hakmem's destructor. Every 4th child
+ * forks again, from a thread of its own while its main thread allocates; the
+ * grandchild allocates, starts a thread and exit(0)s. Every 20th child checks
+ * that a purge thread of its own starts when it frees a large block (the
+ * parent's does not survive fork). The last forks are done from a worker
+ * thread instead of the main thread. The workers' frees of large blocks keep
+ * hakmem's purge thread busy: at least one fork must happen while it runs.
+ * The parent checks every child's exit status. A lock left held across
+ * fork() shows up as a child that never exits: alarm() turns that into a
+ * failure instead of a hang.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -79,7 +86,40 @@ static void *child_thread(void *arg) {
   return malloc(1234);
 }
 
-static void child(unsigned long long rs) {
+/* A grandchild: allocate, use a thread, exit through the exit handlers. */
+static void grandchild(void) {
+  alarm(20);
+  void *v[64];
+  for (int i = 0; i < 64; i++) {
+    v[i] = malloc((size_t)i * 999 + 1);
+    if (!v[i]) _exit(20);
+  }
+  pthread_t t;
+  void *ret = NULL;
+  if (pthread_create(&t, NULL, child_thread, NULL) != 0) _exit(21);
+  pthread_join(t, &ret);
+  if (ret == (void *)1 || ret == NULL) _exit(22);
+  free(ret);
+  for (int i = 0; i < 64; i++) free(v[i]);
+  exit(0);
+}
+
+static atomic_int child_busy; /* the child's main thread allocates while this is set */
+
+/* In a child: fork from this (non-main) thread; returns the grandchild's
+ * wait status. */
+static void *child_forker(void *arg) {
+  (void)arg;
+  pid_t pid = fork();
+  if (pid < 0) return (void *)(intptr_t)-1;
+  if (pid == 0) grandchild();
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+  atomic_store(&child_busy, 0);
+  return (void *)(intptr_t)st;
+}
+
+static void child(unsigned long long rs, int k) {
   alarm(20);
   /* take over blocks the parent's threads allocated */
   for (int i = 0; i < NSHARED; i++) {
@@ -110,19 +150,49 @@ static void child(unsigned long long rs) {
   char *s = NULL;
   if (asprintf(&s, "child %d", (int)getpid()) < 0) _exit(8);
   free(s);
+  if (k % 20 == 0) {
+    /* the child gets a purge thread of its own once it has work for one */
+    int running = 0;
+    for (int i = 0; i < 40 && !running; i++) {
+      free(malloc(6 << 20));
+      running = purge_thread_running();
+      if (!running) usleep(5000);
+    }
+    if (!running) _exit(10);
+  }
+  if (k % 4 == 0) {
+    /* fork again, from a thread, while this thread allocates */
+    atomic_store(&child_busy, 1);
+    pthread_t f;
+    if (pthread_create(&f, NULL, child_forker, NULL) != 0) _exit(11);
+    for (int i = 0; atomic_load(&child_busy); i++) {
+      void *p = malloc(size_for(&rs));
+      if (!p) _exit(12);
+      free(p);
+    }
+    void *st = NULL;
+    pthread_join(f, &st);
+    int status = (int)(intptr_t)st;
+    if (status == -1) _exit(13);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) _exit(WIFEXITED(status) ? 30 + (WEXITSTATUS(status) & 15) : 14);
+  }
+  if (k % 2) exit(0);
   _exit(0);
 }
 
 static int forks_failed;
+static atomic_int forks_with_purge_thread;
 
 static void do_forks(int n, unsigned long long seed) {
   for (int i = 0; i < n; i++) {
+    if (purge_thread_running()) atomic_fetch_add(&forks_with_purge_thread, 1);
+    fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) {
       CHECKF(0, "fork failed: %s", strerror(errno));
       return;
     }
-    if (pid == 0) child(seed + (unsigned long long)i);
+    if (pid == 0) child(seed + (unsigned long long)i, i);
     int st = 0;
     pid_t w;
     while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR) {}
@@ -161,5 +231,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < 2; i++) pthread_join(w[i], NULL);
   for (int i = 0; i < NSHARED; i++) free((void *)atomic_exchange(&shared[i], 0));
   if (forks_failed) fprintf(stderr, "%d of %d children failed\n", forks_failed, forks);
+  printf("fork: %d of %d forks while the purge thread ran\n", atomic_load(&forks_with_purge_thread), forks);
+  CHECKF(atomic_load(&forks_with_purge_thread) > 0, "no fork happened while hakmem's purge thread ran");
   return check_exit("fork");
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # tests/programs.sh — real programs give the same output with hakmem preloaded.
-#   tests/programs.sh [sort|python|perl|git]...     (default: all four)
+#   tests/programs.sh [sort|python|perl|git|sqlite|gcc|xz|zstd|pytests]...   (default: all)
 # Environment: LIB = path of libhakmem.so (default build/libhakmem.so).
 #
 # Each program runs twice on the same input: plainly, and with
-# LD_PRELOAD=<absolute path of LIB> and HAKMEM_STATS_FILE. Outputs (stdout and
-# stderr) and exit statuses must be identical, and the stats file must hold a
+# LD_PRELOAD=<absolute path of LIB> and HAKMEM_STATS_FILE. The plain run must
+# succeed; outputs (stdout and stderr) and exit statuses must be identical, and the stats file must hold a
 # "hakmem: stats pid" block whose blocks_carved is > 0 — proof that hakmem,
 # not glibc, served the run. Prints "FAIL: reason" and exits 1 on failure.
 set -u
@@ -50,6 +50,11 @@ same() {
   local rc_plain=$?
   LD_PRELOAD=$LIB HAKMEM_STATS_FILE=$stats "$@" >"$hak" 2>&1
   local rc_hak=$?
+  if [ $rc_plain -ne 0 ]; then
+    echo "FAIL: $name: exit status $rc_plain even without hakmem: the test itself is broken"
+    tail -n 5 "$plain"
+    return 1
+  fi
   if [ $rc_plain -ne $rc_hak ]; then
     echo "FAIL: $name: exit status $rc_plain without hakmem, $rc_hak with it"
     tail -n 5 "$hak"
@@ -175,10 +180,164 @@ t_git() {
   same git bash -c "$(declare -f git_script); git_script \"\$1/\$\$\"" _ "$work/git"
 }
 
-[ $# -eq 0 ] && set -- sort python perl git
+# a seeded text of words, N lines (about 43 bytes each)
+words() {
+  awk -v n="$1" 'BEGIN { srand(7)
+    split("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau upsilon", w, " ")
+    for (i = 0; i < n; i++) { k = 3 + int(rand() * 9); line = i
+      for (j = 0; j < k; j++) line = line " " w[1 + int(rand() * 20)]
+      print line } }'
+}
+
+t_sqlite() {
+  command -v sqlite3 >/dev/null || { echo "FAIL: sqlite3 not found (apt-get install sqlite3)"; return 1; }
+  # a generated workload: 15,000 single-row INSERTs of varied text, a bulk
+  # insert of 60,000 rows with blobs, index builds, UPDATE/DELETE, joins,
+  # GROUP BY with group_concat (long strings), a window function, JSON,
+  # an integrity check and VACUUM
+  {
+    echo "PRAGMA page_size = 4096;"
+    echo "CREATE TABLE words(id INTEGER PRIMARY KEY, w TEXT, n INTEGER);"
+    echo "BEGIN;"
+    words 15000 | awk '{ printf "INSERT INTO words(w, n) VALUES (%c%s%c, %d);\n", 39, $0, 39, NF }'
+    echo "COMMIT;"
+    cat <<'SQL'
+CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, name TEXT, payload BLOB);
+BEGIN;
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 60000)
+INSERT INTO t SELECT x, (x * 7919) % 10007, printf('name-%d-%s', x, substr('abcdefghijklmnop', 1 + x % 16)),
+                     zeroblob(x % 700) FROM c;
+COMMIT;
+CREATE INDEX t_k ON t(k);
+CREATE INDEX t_name ON t(name);
+CREATE INDEX words_n ON words(n, w);
+UPDATE t SET name = name || '-updated-' || k WHERE k % 3 = 0;
+DELETE FROM t WHERE k % 11 = 0;
+SELECT k % 100, count(*), sum(length(name)), sum(length(payload)) FROM t GROUP BY k % 100 ORDER BY 1 LIMIT 12;
+CREATE TABLE g AS SELECT k, group_concat(name, ',') AS names FROM t GROUP BY k;
+SELECT count(*), sum(length(names)), max(length(names)) FROM g;
+SELECT a.k, count(*), max(length(b.names)) FROM t a JOIN g b ON a.k = b.k WHERE a.id % 997 = 0 GROUP BY a.k ORDER BY a.k LIMIT 15;
+SELECT n, count(*), min(w), max(w) FROM words GROUP BY n ORDER BY n;
+SELECT id, sum(k) OVER (ORDER BY id ROWS BETWEEN 50 PRECEDING AND CURRENT ROW) FROM t WHERE id % 7001 = 1;
+SELECT length(json_group_array(json_object('id', id, 'k', k, 'name', name))) FROM t WHERE id < 3000;
+SELECT w FROM words WHERE w LIKE '%kappa lambda%' ORDER BY length(w) DESC, id LIMIT 5;
+PRAGMA integrity_check;
+VACUUM;
+SELECT count(*), sum(k), (SELECT count(*) FROM words) FROM t;
+SQL
+  } >"$work/workload.sql"
+  same sqlite sh -c 'd=$1/sqlite.$$; rm -rf "$d"; mkdir "$d" &&
+    sqlite3 -batch -bail -init /dev/null "$d/db" <"$1/workload.sql"; rc=$?; rm -rf "$d"; exit $rc' _ "$work"
+}
+
+t_gcc() {
+  command -v gcc >/dev/null && command -v make >/dev/null || { echo "FAIL: gcc or make not found"; return 1; }
+  # a generated project: 10 C files of 30 functions each, a header, a main
+  # that calls them all and prints the result; built by make -j2 at -O2
+  local src=$work/gccsrc
+  mkdir -p "$src"
+  awk -v dir="$src" 'BEGIN {
+    h = dir "/gen.h"
+    print "long unit_sum(long x);" > h
+    for (f = 0; f < 10; f++) {
+      c = dir "/unit" f ".c"
+      print "#include <stdio.h>" > c
+      print "#include <string.h>" > c
+      print "#include \"gen.h\"" > c
+      printf "struct rec%d { long a, b; char name[24]; double w; };\n", f > c
+      for (i = 0; i < 30; i++) {
+        n = 4 + i % 7
+        printf "long unit%d_fn%d(long x);\n", f, i > h
+        printf "long unit%d_fn%d(long x) {\n", f, i > c
+        printf "  struct rec%d r[%d];\n  char buf[64];\n  long s = x;\n", f, n > c
+        printf "  for (int j = 0; j < %d; j++) {\n", n > c
+        printf "    r[j].a = s * %d + j;\n    r[j].b = s ^ ((long)j << %d);\n", 3 + i, i % 5 > c
+        printf "    snprintf(r[j].name, sizeof r[j].name, \"u%d-%%d\", j);\n", f > c
+        printf "    r[j].w = (double)r[j].a / (j + 1.5);\n" > c
+        printf "    s += r[j].a %% %d + (long)strlen(r[j].name) + (long)r[j].w %% 1000;\n  }\n", 97 + i > c
+        printf "  snprintf(buf, sizeof buf, \"%%ld:%d\", s);\n", i > c
+        printf "  return s %% 1000003 + (long)strlen(buf);\n}\n" > c
+      }
+      close(c)
+    }
+    close(h)
+    m = dir "/main.c"
+    print "#include <stdio.h>" > m
+    print "#include \"gen.h\"" > m
+    print "int main(void) {" > m
+    print "  long t = 1;" > m
+    for (f = 0; f < 10; f++)
+      for (i = 0; i < 30; i++) printf "  t = (t + unit%d_fn%d(t)) %% 1000000007;\n", f, i > m
+    print "  printf(\"%ld\\n\", t);" > m
+    print "  return 0;" > m
+    print "}" > m
+    close(m)
+    mk = dir "/Makefile"
+    print "OBJS := $(patsubst %.c,%.o,$(wildcard *.c))" > mk
+    print "prog: $(OBJS)" > mk
+    print "\t$(CC) $(CFLAGS) -o $@ $(OBJS)" > mk
+    print "%.o: %.c gen.h" > mk
+    print "\t$(CC) $(CFLAGS) -c $< -o $@" > mk
+  }'
+  # the same build directory each time (its path could end up in the objects)
+  same gcc sh -c 'b=$1/gccbuild; rm -rf "$b"; cp -r "$1/gccsrc" "$b" && cd "$b" &&
+    make -s -j2 CC=gcc CFLAGS="-O2 -Wall" prog && ./prog && cksum prog *.o | sort -k3' _ "$work"
+}
+
+t_xz() {
+  command -v xz >/dev/null || { echo "FAIL: xz not found (apt-get install xz-utils)"; return 1; }
+  [ -f "$work/words.txt" ] || words 150000 >"$work/words.txt" # 6.5 MB
+  same xz sh -c 'xz -T1 -2 -c "$1" | cksum' _ "$work/words.txt" || return 1
+  # multi-threaded: 1 MiB blocks compressed by 2 threads, decompressed by 2
+  same xz-T2 sh -c 'xz -T2 --block-size=1MiB -2 -c "$1" >"$1.$$.xz" && cksum <"$1.$$.xz" &&
+    xz -T2 -dc "$1.$$.xz" | cksum; rc=$?; rm -f "$1.$$.xz"; exit $rc' _ "$work/words.txt"
+}
+
+t_zstd() {
+  command -v zstd >/dev/null || { echo "FAIL: zstd not found (apt-get install zstd)"; return 1; }
+  [ -f "$work/words.txt" ] || words 150000 >"$work/words.txt"
+  same zstd sh -c 'zstd -q -T1 -12 -c "$1" | cksum' _ "$work/words.txt" || return 1
+  same zstd-T2 sh -c 'zstd -q -T2 -9 --long=24 -c "$1" >"$1.$$.zst" && cksum <"$1.$$.zst" &&
+    zstd -q -dc --long=24 "$1.$$.zst" | cksum; rc=$?; rm -f "$1.$$.zst"; exit $rc' _ "$work/words.txt"
+}
+
+t_pytests() {
+  # a slice of CPython's own test suite (Debian: libpython3.11-testsuite),
+  # every object through malloc; outcomes printed per test, sorted, without
+  # timings
+  local py=/usr/bin/python3
+  [ -x "$py" ] || { echo "FAIL: /usr/bin/python3 not found"; return 1; }
+  "$py" -c 'import test.test_json' 2>/dev/null ||
+    { echo "FAIL: python's test suite is not installed (apt-get install libpython3.11-testsuite)"; return 1; }
+  cat >"$work/pytests.py" <<'PY'
+import sys, unittest
+suite = unittest.defaultTestLoader.loadTestsFromNames(["test." + n for n in sys.argv[1:]])
+class Outcomes(unittest.TestResult):
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+    def addSuccess(self, t): self.lines.append((t.id(), "ok"))
+    def addFailure(self, t, e): super().addFailure(t, e); self.lines.append((t.id(), "FAIL"))
+    def addError(self, t, e): super().addError(t, e); self.lines.append((t.id(), "ERROR"))
+    def addSkip(self, t, why): self.lines.append((t.id(), "skipped: " + why))
+    def addExpectedFailure(self, t, e): self.lines.append((t.id(), "expected failure"))
+    def addUnexpectedSuccess(self, t): self.lines.append((t.id(), "unexpected success"))
+r = Outcomes()
+suite.run(r)
+for tid, what in sorted(r.lines): print(tid, what)
+print(len(r.lines), "tests,", len(r.failures), "failures,", len(r.errors), "errors")
+for t, tb in r.failures + r.errors: print(t.id(), tb, file=sys.stderr)
+sys.exit(1 if r.failures or r.errors else 0)
+PY
+  same pytests env PYTHONMALLOC=malloc PYTHONHASHSEED=0 "$py" -s "$work/pytests.py" \
+    test_json test_re test_collections test_heapq test_bisect test_dict test_list test_string test_struct \
+    test_textwrap test_difflib test_fractions test_ordered_dict
+}
+
+[ $# -eq 0 ] && set -- sort python perl git sqlite gcc xz zstd pytests
 for p in "$@"; do
   case "$p" in
-  sort|python|perl|git) "t_$p" || status=1 ;;
+  sort|python|perl|git|sqlite|gcc|xz|zstd|pytests) "t_$p" || status=1 ;;
   *) echo "FAIL: unknown program '$p'"; status=1 ;;
   esac
 done
