@@ -186,8 +186,7 @@ static void unmap_list(hak_segment_t *list) {
 
 /* The purge thread and hak_collect: expire the cache; true if entries are left. */
 bool hak_large_cache_decay(uint64_t now, bool force) {
-  if (large_cache_bytes == 0) return false; /* racy peek */
-  hak_lock(&large_lock);
+  hak_lock(&large_lock); /* no racy peek: the purge thread's exit check relies on seeing new entries */
   hak_segment_t *evict = cache_expire(now, force, NULL);
   bool left = large_cache_bytes != 0;
   pthread_mutex_unlock(&large_lock);

@@ -374,7 +374,8 @@ void hak_release_schedule(hak_heap_t *heap, uint64_t now) {
 /* ---- the purge thread ---------------------------------------------------------- */
 static pthread_mutex_t bg_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(int) bg_running;   /* 0 none, 1 running (or starting) */
-static _Atomic(uint64_t) bg_retry_ms; /* could not start: not before this time */
+static _Atomic(uint64_t) bg_retry_ms; /* could not start: not before this time, */
+static _Atomic(uint32_t) bg_refused;  /* or before 64 more wake-ups */
 
 /* One round over every heap and the shared caches; true if work remains. */
 static bool bg_round(uint64_t now) {
@@ -420,9 +421,13 @@ static void *bg_main(void *arg) {
 /* Work was posted: make sure the purge thread runs (started lazily; never
  * from inside a lock of ours). */
 void hak_release_wake(void) {
-  if (!HAK_POLICY(purge_thread) || decay_off() || atomic_load_explicit(&bg_running, memory_order_relaxed)) return;
+  /* seq_cst, after the work was posted: pairs with the purge thread's exit
+   * (it clears bg_running, then looks for work once more) */
+  if (!HAK_POLICY(purge_thread) || decay_off() || atomic_load(&bg_running)) return;
   uint64_t retry = atomic_load_explicit(&bg_retry_ms, memory_order_relaxed);
-  if (retry != 0 && hak_clock_ms() < retry) return;
+  if (retry != 0 && hak_clock_ms() < retry &&
+      (atomic_fetch_add_explicit(&bg_refused, 1, memory_order_relaxed) & 63) != 63)
+    return;
   int expect = 0;
   if (!atomic_compare_exchange_strong(&bg_running, &expect, 1)) return;
   pthread_attr_t attr;
@@ -442,7 +447,7 @@ void hak_release_wake(void) {
   }
   if (!ok) {
     /* e.g. RLIMIT_AS or a thread limit for a moment: slow paths still purge,
-     * and a later wake-up tries again 10 ms on */
+     * and a later wake-up tries again 10 ms or 64 wake-ups on */
     atomic_store(&bg_retry_ms, hak_clock_ms() + 10);
     atomic_store(&bg_running, 0);
   } else {

@@ -491,7 +491,6 @@ void hak_segment_abandon_all(hak_heap_t *heap) {
 /* Empty segments in the cache decay: unmapped once unused for the decay
  * time (all if force). Returns true if some are left. */
 bool hak_segment_cache_decay(uint64_t now, bool force) {
-  if (pool_cache == NULL) return false; /* racy peek: fine */
   long delay = HAK_POLICY(purge_delay_ms);
   if (delay < 0 && !force) return true;
   hak_segment_t *drop = NULL;

@@ -15,8 +15,9 @@ TEST_DEPS     := tests/check.h tests/oom.h tests/valgrind_run.h include/hakmem.h
 
 TEST_MISUSE   := $(patsubst tests/misuse/%.c,$(TEST_DIR)/misuse/%,$(wildcard tests/misuse/*.c))
 TEST_KNOWN    := $(patsubst tests/known/%.c,$(TEST_DIR)/known/%,$(wildcard tests/known/*.c))
+TEST_REGRESS  := $(patsubst tests/regress/%.c,$(TEST_DIR)/regress/%,$(wildcard tests/regress/*.c))
 TEST_PROGS    := $(addprefix $(TEST_DIR)/,api stress stress_preload fork churn prodcons purge release stats xpages firstcall \
-                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog) $(TEST_MISUSE) $(TEST_KNOWN)
+                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog) $(TEST_MISUSE) $(TEST_KNOWN) $(TEST_REGRESS)
 
 # $(call test_build,COMMAND): run COMMAND (which writes $@); on failure keep the log, no binary.
 define test_build
@@ -74,4 +75,7 @@ $(TEST_DIR)/misuse/%: tests/misuse/%.c tests/misuse/misuse.h $(TEST_DEPS)
 
 # reproducers of allocator bugs not fixed yet (tests/run: XFAIL, not counted)
 $(TEST_DIR)/known/%: tests/known/%.c $(TEST_DEPS)
+	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))
+
+$(TEST_DIR)/regress/%: tests/regress/%.c $(TEST_DEPS)
 	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))

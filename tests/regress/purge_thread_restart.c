@@ -1,4 +1,4 @@
-/* purge_thread_restart.c — KNOWN FAILING: once the purge thread could not be
+/* purge_thread_restart.c — regression test (fixed; it failed before): once the purge thread could not be
  * created, it is never started again, and an idle program keeps its freed
  * memory for good.
  *

@@ -1,4 +1,4 @@
-/* rlimit_caches.c — KNOWN FAILING: when the OS refuses a mapping, hakmem
+/* rlimit_caches.c — regression test (fixed; it failed before): when the OS refuses a mapping, hakmem
  * fails the allocation while its caches hold freed memory it could give back.
  *
  * Freed segments wait in the segment cache (up to 16 × 4 MiB, balanced

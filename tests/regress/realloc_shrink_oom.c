@@ -1,4 +1,4 @@
-/* realloc_shrink_oom.c — KNOWN FAILING: realloc to a smaller size fails with
+/* realloc_shrink_oom.c — regression test (fixed; it failed before): realloc to a smaller size fails with
  * ENOMEM when the process is out of memory, though the block it has could
  * simply be kept.
  *

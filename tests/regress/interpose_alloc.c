@@ -1,4 +1,4 @@
-/* interpose_alloc.c — KNOWN FAILING: hakmem deadlocks at start-up beside an
+/* interpose_alloc.c — regression test (fixed; it failed before): hakmem deadlocks at start-up beside an
  * mmap interposer whose hook allocates.
  *
  * hakmem calls the public mmap (so an LD_PRELOADed interposer of mmap sees
