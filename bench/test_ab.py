@@ -4,7 +4,10 @@ exact Wilcoxon critical values, the Hodges-Lehmann interval, the run schedule, a
 the verdict and stopping rule driven through the same PairedAB state machine that
 bench/run --ab uses, by a simulated noisy machine (seeded: deterministic).
 
-  python3 bench/test_ab.py        (make bench-selftest runs it; a few seconds)
+  python3 bench/test_ab.py               (make bench-selftest runs it; a few seconds)
+  python3 bench/test_ab.py --calibrate N [--alpha A]
+      the larger simulation docs/BENCHMARKS.md quotes ("Why 99%"): N A/As per noise
+      model and N/5 A/Bs per effect; false verdicts, power and pairs used (minutes)
 """
 
 import math
@@ -24,10 +27,12 @@ class Machine:
     a slow sinusoidal drift, bursts of other work (runs in a row 40% slower), rare
     outliers, a first/second-run bias inside a pair, and B's true effect."""
 
-    def __init__(self, seed, sigma, effect=0.0, drift=0.0, burst_p=0.0, outlier_p=0.0, second_bias=0.0):
+    def __init__(self, seed, sigma, effect=0.0, drift=0.0, burst_p=0.0, outlier_p=0.0, second_bias=0.0,
+                 bimodal_p=0.0):
         self.rng = random.Random(seed)
         self.sigma, self.effect, self.drift = sigma, effect, drift
         self.burst_p, self.outlier_p, self.second_bias = burst_p, outlier_p, second_bias
+        self.bimodal_p = bimodal_p  # runs that are 10x faster (prodcons with glibc is bimodal)
         self.t, self.burst = 0, 0
 
     def run(self, label, second):
@@ -41,6 +46,8 @@ class Machine:
             v *= 0.6
         if self.rng.random() < self.outlier_p:
             v *= self.rng.uniform(0.2, 0.8)
+        if self.bimodal_p and self.rng.random() < self.bimodal_p:
+            v *= 10.0
         if second:
             v *= 1.0 + self.second_bias
         if label == "B":
@@ -185,5 +192,39 @@ class VerdictTest(unittest.TestCase):
         self.assertEqual(abtest.ir_opinion(None, 1.0), (None, "-"))
 
 
+CAL_AA = [("noise 15%, bursts 5%", dict(sigma=0.15, burst_p=0.05)),
+          ("noise 2%, bursts 5%, bimodal 20%", dict(sigma=0.02, burst_p=0.05, bimodal_p=0.2)),
+          ("noise 30%, bursts 5%", dict(sigma=0.3, burst_p=0.05)),
+          ("noise 5%, drift 20%, 2nd-run bias 3%, outliers 5%", dict(sigma=0.05, drift=0.2, second_bias=0.03,
+                                                                     outlier_p=0.05))]
+CAL_AB = [("+20%, noise 5%", dict(sigma=0.05, effect=0.2)),
+          ("+20%, noise 12%, bursts 5%", dict(sigma=0.12, effect=0.2, burst_p=0.05)),
+          ("-20%, noise 8%", dict(sigma=0.08, effect=-0.2)),
+          ("+10%, noise 5%", dict(sigma=0.05, effect=0.1)),
+          ("+5%, noise 2%", dict(sigma=0.02, effect=0.05)),
+          ("+2%, noise 15%", dict(sigma=0.15, effect=0.02))]
+
+
+def calibrate(n, alpha):
+    """Prints, per model, the verdicts of n simulated A/As (n // 5 A/Bs) with the default
+    schedule at the given alpha, and the mean number of pairs used."""
+    from collections import Counter
+    print("alpha %g, pairs %d..%d, target %g%%, min effect %g%%" % (alpha, abtest.MIN_PAIRS, abtest.MAX_PAIRS,
+                                                                    abtest.TARGET * 100, abtest.MIN_EFFECT * 100))
+    for kind, models, runs in (("A/A", CAL_AA, n), ("A/B", CAL_AB, max(1, n // 5))):
+        for name, model in models:
+            c, pairs = Counter(), 0
+            for seed in range(runs):
+                r = simulate(Machine(seed, **model), alpha=alpha)
+                c[r["verdict"]] += 1
+                pairs += r["n"]
+            print("%s %-50s %s  mean pairs %.1f" % (kind, name, " ".join("%s %d" % kv for kv in sorted(c.items())),
+                                                     pairs / runs), flush=True)
+
+
 if __name__ == "__main__":
-    unittest.main(verbosity=1)
+    if len(sys.argv) > 1 and sys.argv[1] == "--calibrate":
+        calibrate(int(sys.argv[2]) if len(sys.argv) > 2 else 1000,
+                  float(sys.argv[sys.argv.index("--alpha") + 1]) if "--alpha" in sys.argv else abtest.ALPHA)
+    else:
+        unittest.main(verbosity=1)
