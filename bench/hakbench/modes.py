@@ -181,6 +181,8 @@ def cmd_ab(opts, runner):
                         res["runs"].append(r)
                         runs.append(r)
                         log.add(r)
+                        if r.ok and not (isinstance(r.metric(), (int, float)) and r.metric() > 0):
+                            r.status, r.reason = "FAILED", "no positive ops_per_sec in the result line"
                         if not r.ok:
                             res["bad"].append(r)
                             print("    %s %s: %s: %s" % (w.name, by_label[lab].label, r.status, r.reason),
@@ -193,9 +195,9 @@ def cmd_ab(opts, runner):
                     ctl.add(*vals)
                     va, vb = (vals if first == "A" else vals[::-1])
                     print("[%s %s] %-14s pair %2d (%-2s first)  A %-8s %s %-8s %s/A %+6.1f%%" % (
-                        name, fmt_dur(time.monotonic() - t0), w.name, ctl.pairs, by_label[first].label, fmt_rate(va),
-                        B.label,
-                        fmt_rate(vb), B.label, (vb / va - 1) * 100), file=sys.stderr, flush=True)
+                        name, fmt_dur(time.monotonic() - t0), w.name, ctl.pairs, by_label[first].label,
+                        fmt_rate(va), B.label, fmt_rate(vb), B.label, (vb / va - 1) * 100),
+                        file=sys.stderr, flush=True)
                 if not res["bad"] and ctl.pairs >= ctl.min_pairs:
                     v = ctl.result()
                     if v["lo"] is not None and v["floor"] is not None:
@@ -299,7 +301,9 @@ def render_ab(results, A, B, name, kind, how, m, interrupted):
                           fl[-1][1])]
     ov = abtest.overall(verdicts)
     lines += ["", "Overall: **%s** (%s)" % (ov, abtest.OVERALL_RULE)]
-    if name == "A/A":
+    if name == "A/A" and interrupted:
+        lines.append("A/A interrupted: partial, %s so far" % ov)
+    elif name == "A/A":
         lines.append("A/A %s" % ("passed: NEUTRAL, as a build against itself must be" if ov == "NEUTRAL" else
                                  "FAILED: a build against a copy of itself must be NEUTRAL; the verdict rule "
                                  "or the machine is broken"))
