@@ -5,6 +5,12 @@
 #                      checks exit status and the allocator proof (CI)
 #   make soak-smoke    bench/soak --smoke: a few very short soak epochs of both soak
 #                      workloads for hakmem and system malloc, output checked (CI)
+#   make bench-selftest unit tests of the A/B verdict (synthetic data) and of the gate
+#                      audit (hand-written assembly); seconds; part of bench-smoke
+#   make audit         bench/audit: the fast paths of malloc, free, calloc, realloc,
+#                      operator new/delete in $(BUILD)/libhakmem.so; build-fast/ (if
+#                      built) with --strict: no option or counter may be touched there;
+#                      build-observe/ (if built) for information (CI)
 # BENCH_ARGS is passed to bench/run by `make bench`, e.g.
 #   make bench BENCH_ARGS="--workloads random_mixed,larson --runs 3"
 
@@ -19,7 +25,7 @@ BENCH_LDLIBS    := -pthread -ldl -lm
 BENCH_ARGS      ?=
 PYTHON3         ?= python3
 
-.PHONY: bench-build bench-smoke soak-smoke bench-clean
+.PHONY: bench-build bench-smoke bench-selftest soak-smoke audit bench-clean
 
 bench-build: $(BENCH_BINS)
 
@@ -41,8 +47,31 @@ bench: lib bench-build
 	-bench/install-peers
 	$(PYTHON3) bench/run --build $(BUILD) $(BENCH_ARGS)
 
-bench-smoke: lib bench-build
+bench-smoke: lib bench-build bench-selftest
 	$(PYTHON3) bench/run --smoke --build $(BUILD)
+	@echo "$(PYTHON3) bench/run --aa $(BUILD)/libhakmem.so --quick --max-pairs 10 random_mixed tiny_hot"
+	@$(PYTHON3) bench/run --aa $(BUILD)/libhakmem.so --build $(BUILD) --quick --max-pairs 10 --no-callgrind \
+	  --out $(BENCH_DIR)/aa-smoke random_mixed tiny_hot > $(BENCH_DIR)/aa-smoke.txt 2>&1 \
+	  || { cat $(BENCH_DIR)/aa-smoke.txt; exit 1; }
+	@grep -E '^\| (random_mixed|tiny_hot) |^A/A ' $(BENCH_DIR)/aa-smoke.txt
+	@grep -qF 'A/A passed: NEUTRAL' $(BENCH_DIR)/aa-smoke.txt
+
+bench-selftest:
+	$(PYTHON3) bench/test_ab.py
+	$(PYTHON3) bench/test_audit.py
+
+# The gate audit. build-fast/ and build-observe/ are the lead's `make fast` and
+# `make observe` flavours; they are audited when they have been built.
+AUDIT_FAST    ?= build-fast/libhakmem.so
+AUDIT_OBSERVE ?= build-observe/libhakmem.so
+audit: lib
+	$(PYTHON3) bench/audit $(BUILD)/libhakmem.so
+	@if [ -f $(AUDIT_FAST) ]; then echo; echo "$(PYTHON3) bench/audit --strict --label fast $(AUDIT_FAST)"; \
+	  $(PYTHON3) bench/audit --strict --label fast $(AUDIT_FAST) || exit 1; \
+	else echo "audit: $(AUDIT_FAST) not built (make fast): not audited"; fi
+	@if [ -f $(AUDIT_OBSERVE) ]; then echo; echo "$(PYTHON3) bench/audit --label observe $(AUDIT_OBSERVE)"; \
+	  $(PYTHON3) bench/audit --label observe $(AUDIT_OBSERVE) || exit 1; \
+	else echo "audit: $(AUDIT_OBSERVE) not built (make observe): not audited"; fi
 
 soak-smoke: lib bench-build
 	$(PYTHON3) bench/soak --smoke --build $(BUILD)

@@ -1,6 +1,6 @@
-"""Statistics: descriptive figures with a 95% confidence interval, the A/B
-verdict rule, the matrix summary, and the soak figures (percentiles, drift,
-how RSS follows the live set)."""
+"""Statistics: descriptive figures with a 95% confidence interval, the matrix
+summary, and the soak figures (percentiles, drift, how RSS follows the live
+set). The A/B and A/A verdicts are in abtest.py."""
 
 import math
 import statistics
@@ -34,34 +34,6 @@ def describe(values):
 
 def overlap(a, b):
     return not (a["ci_hi"] < b["ci_lo"] or b["ci_hi"] < a["ci_lo"])
-
-
-# --------------------------------------------------------------------------- A/B
-
-AB_RULE = ("Rule: GO if B's mean ops/s >= A's mean +0.5% and the 95% CIs do not overlap; NO-GO if <= -0.5% "
-           "and they do not overlap; else NEUTRAL.")
-AB_OVERALL_RULE = "NO-GO if any workload is NO-GO; GO if at least one is GO and none is NO-GO"
-
-
-def ab_verdict(sa, sb):
-    """(verdict, B-vs-A difference in %) for two describe() results."""
-    diff = (sb["mean"] / sa["mean"] - 1) * 100
-    ov = overlap(sa, sb)
-    if diff >= 0.5 and not ov:
-        return "GO", diff
-    if diff <= -0.5 and not ov:
-        return "NO-GO", diff
-    return "NEUTRAL", diff
-
-
-def ab_overall(verdicts):
-    if "NO-GO" in verdicts:
-        return "NO-GO"
-    if "INVALID" in verdicts:
-        return "INVALID"
-    if "GO" in verdicts:
-        return "GO"
-    return "NEUTRAL"
 
 
 # --------------------------------------------------------------------------- the matrix
