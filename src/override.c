@@ -34,15 +34,26 @@ HAK_EXPORT void *malloc(size_t size) { return hak_heap_malloc(hak_heap_tls, size
 HAK_EXPORT void free(void *p) { hak_free_inline(p, "free"); }
 HAK_EXPORT void *calloc(size_t count, size_t size) { return hak_calloc(count, size); }
 HAK_EXPORT void *realloc(void *p, size_t size) { return hak_realloc(p, size); }
-HAK_EXPORT void *reallocarray(void *p, size_t count, size_t size) { return hak_reallocarray(p, count, size); }
+/* reallocarray, free_sized and free_aligned_sized go through the public realloc
+ * and free: tools that replace the allocator's functions in every object
+ * (valgrind's memcheck replaces malloc, free, realloc... but not these) then
+ * see every block, instead of handing hakmem pointers from their own heap. */
+HAK_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, total);
+}
 HAK_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) { return hak_posix_memalign(out, alignment, size); }
 HAK_EXPORT void *aligned_alloc(size_t alignment, size_t size) { return hak_aligned_alloc(alignment, size); }
 HAK_EXPORT size_t malloc_usable_size(void *p) { return hak_usable_size(p); }
-HAK_EXPORT void free_sized(void *p, size_t size) { (void)size; hak_free_inline(p, "free_sized"); }
+HAK_EXPORT void free_sized(void *p, size_t size) { (void)size; free(p); }
 HAK_EXPORT void free_aligned_sized(void *p, size_t alignment, size_t size) {
   (void)alignment;
   (void)size;
-  hak_free_inline(p, "free_aligned_sized");
+  free(p);
 }
 
 /* memalign rounds a non-power-of-two alignment up, as glibc does. */

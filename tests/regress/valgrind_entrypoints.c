@@ -1,4 +1,4 @@
-/* valgrind_entrypoints.c — KNOWN FAILING: under valgrind's memcheck (default
+/* valgrind_entrypoints.c — regression test (fixed; it failed before): under valgrind's memcheck (default
  * options), a hakmem-linked program that calls reallocarray or free_sized
  * is stopped by hakmem with "invalid pointer".
  *
