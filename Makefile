@@ -5,6 +5,8 @@
 #                   page/segment validation, plus UBSan) in build-debug/
 #   make fast       build-fast/: policy fixed at compile time (balanced)
 #   make observe    build-observe/: counters on the fast paths (HAKMEM_STATS)
+#   make fuzz       fuzz the allocator for FUZZ_SECONDS (default 60) with libFuzzer,
+#                   ASan, UBSan and HAK_DEBUG=2, in build-fuzz/ (tests/fuzz/fuzz.mk)
 #   make bench      run the benchmark matrix (see docs/BENCHMARKS.md)
 #   make install PREFIX=/usr/local
 
@@ -68,10 +70,11 @@ flavours: lib fast observe
 DEBUG_FLAGS := -DHAK_DEBUG=2 -fsanitize=undefined -fno-sanitize-recover=all
 test-debug:
 	$(MAKE) BUILD=build-debug EXTRA_CFLAGS="$(DEBUG_FLAGS)" EXTRA_LDFLAGS="-fsanitize=undefined" \
-	  test T="api stress fork churn prodcons purge release xpages firstcall dlopen cxx misuse-free_interior-abort misuse-double_free misuse-free_uncarved-abort misuse-free_slack-abort"
+	  test T="api stress fork churn prodcons purge release xpages firstcall dlopen cxx misuse-free_interior-abort misuse-double_free misuse-free_uncarved-abort misuse-free_slack-abort replay-"
 
 clean:
-	rm -rf $(BUILD) build-debug build-fast build-observe hakmem.pc
+	rm -rf $(BUILD) build-debug build-fuzz build-fast build-observe hakmem.pc
 
 -include tests/tests.mk
+-include tests/fuzz/fuzz.mk
 -include bench/bench.mk

@@ -17,7 +17,7 @@ TEST_MISUSE   := $(patsubst tests/misuse/%.c,$(TEST_DIR)/misuse/%,$(wildcard tes
 TEST_KNOWN    := $(patsubst tests/known/%.c,$(TEST_DIR)/known/%,$(wildcard tests/known/*.c))
 TEST_REGRESS  := $(patsubst tests/regress/%.c,$(TEST_DIR)/regress/%,$(wildcard tests/regress/*.c))
 TEST_PROGS    := $(addprefix $(TEST_DIR)/,api stress stress_preload fork churn prodcons purge release stats xpages firstcall \
-                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog) $(TEST_MISUSE) $(TEST_KNOWN) $(TEST_REGRESS)
+                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog replay_alloc) $(TEST_MISUSE) $(TEST_KNOWN) $(TEST_REGRESS)
 
 # $(call test_build,COMMAND): run COMMAND (which writes $@); on failure keep the log, no binary.
 define test_build
@@ -69,6 +69,10 @@ $(TEST_DIR)/teardown: tests/teardown.cpp $(TEST_DEPS)
 
 $(TEST_DIR)/static: tests/static.c $(TEST_DEPS) $(BUILD)/libhakmem.a
 	$(call test_build,$(CC) $(TEST_CFLAGS) -static $< -o $@ $(BUILD)/libhakmem.a -lpthread $(EXTRA_LDFLAGS))
+
+# the fuzzing harness (tests/fuzz) with a main() that replays input files
+$(TEST_DIR)/replay_alloc: tests/fuzz/fuzz_alloc.c tests/fuzz/replay.c $(TEST_DEPS)
+	$(call test_build,$(CC) $(TEST_CFLAGS) tests/fuzz/fuzz_alloc.c tests/fuzz/replay.c -o $@ $(TEST_LINK))
 
 $(TEST_DIR)/misuse/%: tests/misuse/%.c tests/misuse/misuse.h $(TEST_DEPS)
 	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))
