@@ -7,6 +7,8 @@
 #   make observe    build-observe/: counters on the fast paths (HAKMEM_STATS)
 #   make fuzz       fuzz the allocator for FUZZ_SECONDS (default 60) with libFuzzer,
 #                   ASan, UBSan and HAK_DEBUG=2, in build-fuzz/ (tests/fuzz/fuzz.mk)
+#   make test-tsan  the multi-thread tests against a ThreadSanitizer build, in
+#                   build-tsan/ (tests/tsan/tsan.mk)
 #   make bench      run the benchmark matrix (see docs/BENCHMARKS.md)
 #   make install PREFIX=/usr/local
 
@@ -73,8 +75,9 @@ test-debug:
 	  test T="api stress fork churn prodcons purge release xpages firstcall dlopen cxx misuse-free_interior-abort misuse-double_free misuse-free_uncarved-abort misuse-free_slack-abort replay-"
 
 clean:
-	rm -rf $(BUILD) build-debug build-fuzz build-fast build-observe hakmem.pc
+	rm -rf $(BUILD) build-debug build-fuzz build-tsan build-fast build-observe hakmem.pc
 
 -include tests/tests.mk
 -include tests/fuzz/fuzz.mk
+-include tests/tsan/tsan.mk
 -include bench/bench.mk
