@@ -30,7 +30,7 @@
  *   CHECK   slot                       contents, usable size, hak_owns
  *   BURST   group count sizesel size(3) kind   up to 256 blocks into a group
  *   UNBURST group order variant        free a group, in some order
- *   COLLECT                            hak_collect()
+ *   COLLECT pad                        hak_collect() / malloc_trim(pad)
  *   EXIT                               the thread exits with its blocks live
  *   PHASE   seed(4) steps exits        all threads run generated operations on
  *                                      their share of the slots at the same time
@@ -53,6 +53,11 @@
  *
  * A failed check prints "fuzz_alloc: FAIL ..." with the operation and
  * aborts. FUZZ_TRACE=1 prints every operation as it runs.
+ *
+ * The format is what gives the committed inputs (tests/fuzz/corpus, written
+ * by seeds.py, and tests/fuzz/regress) their meaning: a change to it must
+ * keep them meaningful (add operations at the end of a byte's range) or
+ * rewrite them.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -86,6 +91,7 @@ void *hakfz_memalign(size_t alignment, size_t size);
 void *hakfz_valloc(size_t size);
 void *hakfz_pvalloc(size_t size);
 size_t hakfz_malloc_usable_size(void *p);
+int hakfz_malloc_trim(size_t pad);
 #else
 #define LIBC(f) f
 #endif
@@ -832,7 +838,8 @@ static void run_op(const op_t *op) {
     group_free(op->a % NGROUPS, op->b, op->c, libc);
     break;
   case OP_COLLECT:
-    hak_collect();
+    if (libc) REQUIRE(LIBC(malloc_trim)(op->a) == 1, "malloc_trim did not return 1");
+    else hak_collect();
     break;
   case OP_VERIFY:
     for (uint32_t k = 0; k < NSLOTS; k++)
@@ -891,6 +898,10 @@ static void finish_input(void) {
   }
   REQUIRE(live_segments() == 0, "%llu segments still live after every block was freed and hak_collect()",
           (unsigned long long)live_segments());
+  hak_stats_t st;
+  hak_stats_get(&st);
+  REQUIRE(st.heaps_live == 1, "%llu heaps live after every thread but this one exited",
+          (unsigned long long)st.heaps_live);
 #endif
   if (trace) {
     hak_stats_t st;
@@ -930,6 +941,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case OP_FREE: op.a = rd(&r, 1); op.b = rd(&r, 1); break;
     case OP_REALLOC: op.a = rd(&r, 1); op.b = rd(&r, 1); op.c = rd(&r, 1); op.d = rd(&r, 3); break;
     case OP_CHECK: op.a = rd(&r, 1); break;
+    case OP_COLLECT: op.a = rd(&r, 1); break;
     case OP_BURST: op.a = rd(&r, 1); op.b = rd(&r, 1); op.c = rd(&r, 1); op.d = rd(&r, 3); op.e = rd(&r, 1); break;
     case OP_UNBURST: op.a = rd(&r, 1); op.b = rd(&r, 1); op.c = rd(&r, 1); break;
     case OP_PHASE: op.a = rd(&r, 4); op.b = rd(&r, 1); op.c = rd(&r, 1); break;

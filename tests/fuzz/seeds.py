@@ -69,8 +69,8 @@ class Prog:
     def unburst(self, group, order=0, variant=0, t=0, libc=False):
         return self.op(UNBURST, t, libc, args=[group, order, variant])
 
-    def collect(self, t=0):
-        return self.op(COLLECT, t)
+    def collect(self, t=0, trim=False):
+        return self.op(COLLECT, t, libc=trim, args=[0])
 
     def exit(self, t):
         return self.op(EXIT, t)
@@ -155,7 +155,7 @@ def seeds():
     p.alloc(41, 700, t=1)  # a new thread 1
     for i in range(1, 16, 2):
         p.free(i, t=1)
-    p.free(40, t=2).exit(2).collect(0)
+    p.free(40, t=2).exit(2).collect(0, trim=True)
     out["exit"] = p
 
     # concurrent phases on 4 threads, some threads exiting as they finish
