@@ -56,7 +56,10 @@ fuzz: $(FUZZ_DIR)/fuzz_alloc
 	  HAKMEM_PROFILE=$$prof $(FUZZ_DIR)/fuzz_alloc -max_total_time=$$secs -max_len=2048 -timeout=20 \
 	    -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/artifacts/ $(FUZZ_ARGS) \
 	    $(FUZZ_DIR)/corpus tests/fuzz/corpus 2>&1 | tee $(FUZZ_DIR)/fuzz-$$prof.log | \
-	    grep -E '^(#[0-9]+ +(INITED|DONE)|stat::|==[0-9]+==|fuzz_alloc: FAIL|SUMMARY|artifact_prefix|Test unit written|INFO: seed)' || true; \
+	    grep -E '^(#[0-9]+[[:space:]]+(INITED|DONE)|stat::|==[0-9]+==|fuzz_alloc: FAIL|hakmem:|SUMMARY|artifact_prefix|Test unit written|INFO: seed)' || true; \
 	  if ! grep -q '^Done [0-9]* runs' $(FUZZ_DIR)/fuzz-$$prof.log; then \
-	    echo "fuzz: FAILED under profile $$prof: see $(FUZZ_DIR)/fuzz-$$prof.log and $(FUZZ_DIR)/artifacts/"; exit 1; fi; \
+	    echo "fuzz: FAILED under profile $$prof: see $(FUZZ_DIR)/fuzz-$$prof.log and $(FUZZ_DIR)/artifacts/"; \
+	    for a in $$(ls -t $(FUZZ_DIR)/artifacts/* 2>/dev/null | head -n1); do \
+	      echo "fuzz: $$a, in hex (python3 bytes.fromhex() rebuilds it):"; od -An -v -tx1 $$a | tr -d ' \n' | fold -w 96; echo; done; \
+	    exit 1; fi; \
 	done; echo "fuzz: no failure in $(FUZZ_SECONDS) s"
