@@ -14,8 +14,9 @@
  * all; main calls hak_collect() and malloc_trim(0). Expected: segments and
  * mapped_bytes back to what they were before the producer ran, RSS down by
  * most of the 4 MiB the producer touched. (Since the release unit, main
- * 85c77a3, the pages are purged, so RSS does go down; a segment still stays
- * mapped in the abandoned pool.)
+ * 85c77a3, the pages are purged, so RSS does go down; since 069e73b
+ * hak_collect adopts the abandoned pool; one of the two segments still stays
+ * mapped: segments 1 -> 3 -> 2.)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
