@@ -867,11 +867,13 @@ static void describe(const op_t *op, char *buf, size_t n) {
            op->flag ? " v" : "", op->a, op->b, op->c, op->d, op->e);
 }
 
+#ifdef FUZZ_RENAMED
 static uint64_t live_segments(void) {
   hak_stats_t st;
   hak_stats_get(&st);
   return st.segments;
 }
+#endif
 
 /* End of an input: every thread exits with its blocks live, thread 0 frees
  * them all and gives memory back. */
