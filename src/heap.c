@@ -97,12 +97,18 @@ hak_heap_t *hak_heap_init_thread(void) {
   /* the purge thread may be looking at the record (it has no work in it):
    * keep the registry link, and clear the rest under the release lock */
   hak_release_lock(heap);
-  hak_heap_t *all_next = heap->all_next;
-  memset(heap, 0, sizeof(*heap)); /* release_lock too: released */
-  heap->all_next = all_next;
+  /* everything before all_next is owner state; the fields from all_next on
+   * are read by the purge thread: set one by one, then the unlock publishes */
+  memset(heap, 0, offsetof(hak_heap_t, all_next));
+  heap->pending = NULL;
+  atomic_store_explicit(&heap->release_work, 0, memory_order_relaxed);
+  heap->next_release_ms = heap->last_pass_ms = 0;
+  heap->release_ticks = 0;
+  heap->in_pass = false;
   for (size_t c = 0; c < HAK_CLASS_COUNT; c++) heap->pages_direct[c] = &hak_page_empty;
   for (size_t i = 0; i < HAK_SMALL_DIRECT_COUNT; i++) heap->pages_small[i] = &hak_page_empty;
   heap->live = true;
+  hak_release_unlock(heap);
   hak_heap_tls = heap;
   hak_stat_add(heaps_created, 1);
   hak_stat_add(heaps_live, 1);

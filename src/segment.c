@@ -367,7 +367,7 @@ static void page_mark_purged(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *p
 
 void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   hak_segment_t *seg = hak_ptr_segment(page);
-  hak_assert(page->in_use && page->used == 0 && page->mark == 0 && hak_segment_owner(seg) == heap);
+  hak_assert(page->in_use && hak_page_in_use(page) == 0 && page->bias == 0 && hak_segment_owner(seg) == heap);
   hak_assert(!hak_page_is_pinned(page));
   uint64_t now = hak_clock_ms();
   unsigned k = page->slices;
@@ -375,6 +375,7 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   page->carved = 0; /* no pointer is a block start of a free page */
   page->free = NULL;
   page->used = page->capacity = page->reserved = 0;
+  page->mark = 0; /* a thin mark of an emptied page (adoption) is dropped with it */
   page->bias = 0;
   page->in_full = page->has_aligned = 0;
   page->detached = page->purged = 0;
@@ -410,8 +411,9 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
     }
     hak_release_unlock(heap);
   } else {
+    /* no pass from here: callers walk their queues around this call (the
+     * malloc slow path and the purge thread run the passes) */
     hak_release_schedule(heap, now);
-    hak_release_tick(heap);
   }
 }
 
