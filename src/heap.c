@@ -102,7 +102,7 @@ hak_heap_t *hak_heap_init_thread(void) {
   memset(heap, 0, offsetof(hak_heap_t, all_next));
   heap->pending = NULL;
   atomic_store_explicit(&heap->release_work, 0, memory_order_relaxed);
-  heap->next_release_ms = heap->last_pass_ms = 0;
+  heap->next_release_ms = heap->last_pass_ms = heap->last_walk_ms = 0;
   heap->release_ticks = 0;
   heap->in_pass = false;
   for (size_t c = 0; c < HAK_CLASS_COUNT; c++) heap->pages_direct[c] = &hak_page_empty;

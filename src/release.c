@@ -313,38 +313,39 @@ static uint64_t heap_pass_locked(hak_heap_t *heap, uint64_t now, bool force) {
   return a == 0 ? b : b == 0 ? a : (a < b ? a : b);
 }
 
-/* The owner's pass: when a deadline is due, at least every decay period
- * while it calls the allocator, and forced by hak_collect and thread exit.
- *   1. Collect the blocks other threads freed into every page of the class
- *      queues, and retire pages that turn out empty: a page behind the front
- *      of its queue is not looked at by malloc while the front has blocks, so
- *      without this its remote frees would pile up uncollected (memory that
- *      is free but counted in use: it grew with every short-lived thread
- *      whose blocks outlived it).
- *   2. Detach the free parts of pages that are mostly free but never filled
- *      up (so never got a thin mark).
- *   3. Purge what is due. */
+/* The owner's pass. Forced (hak_collect, thread exit), or from the tick.
+ *   1. Every decay period at most (and when forced): collect the blocks other
+ *      threads freed into every page of the class queues, and retire pages
+ *      that turn out empty. A page behind the front of its queue is not
+ *      looked at by malloc while the front has blocks, so without this its
+ *      remote frees would pile up uncollected (memory free but counted in
+ *      use: it grew with every short-lived thread whose blocks outlived it).
+ *      One atomic load per page.
+ *   2. Forced only: detach the free parts of every page (walking free lists
+ *      is O(blocks); in normal running thin events do it page by page).
+ *   3. Purge what is due: detached units and free pages (lock held). */
 void hak_release_pass(hak_heap_t *heap, bool force) {
   if (heap->in_pass) return; /* retiring a page below may tick */
   uint64_t now = hak_clock_ms();
-  if (!force && heap->next_release_ms != 0 && now < heap->next_release_ms &&
-      now - heap->last_pass_ms < (uint64_t)pass_period())
-    return;
+  bool walk = force || now - heap->last_walk_ms >= (uint64_t)pass_period();
   heap->last_pass_ms = now;
-  heap->in_pass = true;
-  for (size_t q = 0; q < HAK_CLASS_COUNT; q++)
-    for (hak_page_t *page = heap->queues[q].first, *next; page != NULL; page = next) {
-      next = page->next;
-      if ((atomic_load_explicit(&page->xthread_free, memory_order_relaxed) & ~HAK_XFREE_STATE) != 0) {
-        hak_page_collect(heap, page);
-        if (page->used == 0 && page->mark == 0) { hak_page_retire(heap, page); continue; }
+  if (walk) {
+    heap->last_walk_ms = now;
+    heap->in_pass = true;
+    for (size_t q = 0; q < HAK_CLASS_COUNT; q++)
+      for (hak_page_t *page = heap->queues[q].first, *next; page != NULL; page = next) {
+        next = page->next;
+        if ((atomic_load_explicit(&page->xthread_free, memory_order_relaxed) & ~HAK_XFREE_STATE) != 0) {
+          hak_page_collect(heap, page);
+          if (page->used == 0 && page->mark == 0) { hak_page_retire(heap, page); continue; }
+        }
+        if (!force || decay_off()) continue;
+        uint32_t in_use = hak_page_in_use(page);
+        if (page->free != NULL && (size_t)(page->capacity - in_use) * page->block_size >= 2 * UNIT_SIZE)
+          page_detach_free_units(heap, page);
       }
-      if (decay_off()) continue;
-      uint32_t in_use = hak_page_in_use(page);
-      if (page->free != NULL && (size_t)(page->capacity - in_use) * page->block_size >= 2 * UNIT_SIZE)
-        page_detach_free_units(heap, page);
-    }
-  heap->in_pass = false;
+    heap->in_pass = false;
+  }
   if (decay_off() && !force) return;
   hak_release_lock(heap);
   uint64_t next = heap_pass_locked(heap, now, force);
@@ -353,12 +354,15 @@ void hak_release_pass(hak_heap_t *heap, bool force) {
   if (next != 0) hak_release_wake();
 }
 
-/* Slow-path tick of the owner: a clock read every 8th call, a pass when a
- * deadline is due or a decay period has gone by since the last one. */
+/* Slow-path tick of the owner: a clock read every 8th call; a pass when a
+ * deadline is due (at most every quarter decay period: purges are batched)
+ * or a decay period has gone by since the last walk. */
 void hak_release_tick(hak_heap_t *heap) {
   if ((++heap->release_ticks & 7) != 0 || heap->in_pass) return;
   uint64_t now = hak_clock_ms();
-  if ((heap->next_release_ms != 0 && now >= heap->next_release_ms) || now - heap->last_pass_ms >= (uint64_t)pass_period())
+  uint64_t gap = (uint64_t)pass_period() / 4;
+  if ((heap->next_release_ms != 0 && now >= heap->next_release_ms && now - heap->last_pass_ms >= gap) ||
+      now - heap->last_walk_ms >= (uint64_t)pass_period())
     hak_release_pass(heap, false);
 }
 

@@ -247,7 +247,8 @@ struct hak_heap_s {
   hak_page_t *pending;      /* in-use pages with detached units not yet purged */
   _Atomic(uint32_t) release_work; /* pending pages + dirty pages: nonzero if the purge thread has work */
   uint64_t next_release_ms; /* the owner's next pass */
-  uint64_t last_pass_ms;    /* when it last passed over its pages */
+  uint64_t last_pass_ms;    /* when it last purged what was due */
+  uint64_t last_walk_ms;    /* when it last walked its queues (remote frees) */
   uint32_t release_ticks;
   bool in_pass;             /* hak_release_pass is running (no re-entry) */
   bool live;
