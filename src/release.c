@@ -78,6 +78,12 @@ static long pass_period(void) {
   return d < 10 ? 10 : d;
 }
 
+/* How often it walks its queues for remote frees (an atomic load per page). */
+static uint64_t walk_period(void) {
+  long d = HAK_POLICY(purge_delay_ms) / 4;
+  return (uint64_t)(d < 10 ? 10 : d);
+}
+
 /* ---- units of a page ---------------------------------------------------- */
 static bool unit_is_block(const hak_page_t *page) { return page->block_size > HAK_SMALL_MAX; }
 
@@ -314,7 +320,7 @@ static uint64_t heap_pass_locked(hak_heap_t *heap, uint64_t now, bool force) {
 }
 
 /* The owner's pass. Forced (hak_collect, thread exit), or from the tick.
- *   1. Every decay period at most (and when forced): collect the blocks other
+ *   1. Every quarter decay period at most (and when forced): collect the blocks other
  *      threads freed into every page of the class queues, and retire pages
  *      that turn out empty. A page behind the front of its queue is not
  *      looked at by malloc while the front has blocks, so without this its
@@ -327,7 +333,7 @@ static uint64_t heap_pass_locked(hak_heap_t *heap, uint64_t now, bool force) {
 void hak_release_pass(hak_heap_t *heap, bool force) {
   if (heap->in_pass) return; /* retiring a page below may tick */
   uint64_t now = hak_clock_ms();
-  bool walk = force || now - heap->last_walk_ms >= (uint64_t)pass_period();
+  bool walk = force || now - heap->last_walk_ms >= walk_period();
   heap->last_pass_ms = now;
   if (walk) {
     heap->last_walk_ms = now;
@@ -356,13 +362,13 @@ void hak_release_pass(hak_heap_t *heap, bool force) {
 
 /* Slow-path tick of the owner: a clock read every 8th call; a pass when a
  * deadline is due (at most every quarter decay period: purges are batched)
- * or a decay period has gone by since the last walk. */
+ * or a quarter decay period has gone by since the last walk. */
 void hak_release_tick(hak_heap_t *heap) {
   if ((++heap->release_ticks & 7) != 0 || heap->in_pass) return;
   uint64_t now = hak_clock_ms();
   uint64_t gap = (uint64_t)pass_period() / 4;
   if ((heap->next_release_ms != 0 && now >= heap->next_release_ms && now - heap->last_pass_ms >= gap) ||
-      now - heap->last_walk_ms >= (uint64_t)pass_period())
+      now - heap->last_walk_ms >= walk_period())
     hak_release_pass(heap, false);
 }
 

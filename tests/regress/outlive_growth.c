@@ -1,4 +1,8 @@
-/* outlive_growth.c — regression test (fixed; it failed before): memory grows without bound when blocks of
+/* outlive_growth.c — regression test (fixed; it failed before). The sharp
+ * check is live_bytes (<= 48 MiB); VmRSS is bounded at 256 MiB only: it varies
+ * from 95 to 200 MiB run to run (fragmentation over ~100 segments adopted from
+ * exited threads: memory per thread, an open item), where the bug made it
+ * 320-400 MiB and growing. memory grows without bound when blocks of
  * short-lived threads are freed by a long-lived thread that keeps allocating.
  *
  * One producer thread runs all along: it allocates blocks (16 B .. 8 KiB)
@@ -89,7 +93,7 @@ int main(void) {
          (unsigned long long)(after.live_bytes / MiB));
   CHECKF(end.live_bytes <= 48 * MiB, "live_bytes %llu MiB with about 17 MiB really live",
          (unsigned long long)(end.live_bytes / MiB));
-  CHECKF(end.resident_bytes <= 160 * MiB, "VmRSS %llu MiB with about 17 MiB live",
+  CHECKF(end.resident_bytes <= 256 * MiB, "VmRSS %llu MiB with about 17 MiB live",
          (unsigned long long)(end.resident_bytes / MiB));
   CHECKF(end.live_bytes <= 2 * quarter.live_bytes + 16 * MiB, "live_bytes grew from %llu to %llu MiB",
          (unsigned long long)(quarter.live_bytes / MiB), (unsigned long long)(end.live_bytes / MiB));
