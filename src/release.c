@@ -227,7 +227,9 @@ static void page_detach_free_units(hak_heap_t *heap, hak_page_t *page) {
   unsigned units = unit_count(page);
   if (units == 0 || page->free == NULL) return;
   if (units > 64) units = 64;
-  uint64_t is_free[HAK_SEGMENT_SIZE / HAK_SMALL_PAGE_SHIFT / 64 + 1]; /* bits, by block index */
+  /* bits, by block index: a page holds at most 64 KiB / 16 B blocks (medium
+   * pages hold blocks above 8 KiB, spans one block); 512 bytes of stack */
+  uint64_t is_free[(((size_t)1 << HAK_SMALL_PAGE_SHIFT) / HAK_MIN_ALIGN + 63) / 64];
   size_t words = ((size_t)page->capacity + 63) / 64;
   if (words > sizeof(is_free) / sizeof(is_free[0])) return;
   memset(is_free, 0, words * sizeof(uint64_t));
@@ -403,6 +405,7 @@ static bool bg_round(uint64_t now) {
 
 static void *bg_main(void *arg) {
   (void)arg;
+  pthread_setname_np(pthread_self(), "hakmem-purge"); /* named by itself: it is detached */
   long delay = HAK_POLICY(purge_delay_ms);
   long period = delay / 4;
   if (period < 5) period = 5;
@@ -460,8 +463,6 @@ void hak_release_wake(void) {
      * and a later wake-up tries again 10 ms or 64 wake-ups on */
     atomic_store(&bg_retry_ms, hak_clock_ms() + 10);
     atomic_store(&bg_running, 0);
-  } else {
-    pthread_setname_np(t, "hakmem-purge");
   }
 }
 
