@@ -291,25 +291,14 @@ void *hak_large_realloc(hak_segment_t *seg, void *p, size_t size) {
   size_t want = size > usable ? size + size / 8 : size;
   size_t new_size = hak_align_up(off + want, HAK_OS_PAGE_SIZE);
   live_account(seg, false);
-  if (hak_os_resize_in_place(seg, seg->size, new_size)) {
-    seg->size = new_size;
-    set_block(seg, p);
-    live_account(seg, true);
-    return p;
-  }
-  hak_segment_map_mark(seg, 0);
-  hak_segment_t *moved = hak_os_move_aligned(seg, seg->size, new_size, HAK_SEGMENT_SIZE);
-  if (moved == NULL) {
-    hak_segment_map_mark(seg, 1);
+  hak_segment_t *r = mapping_resize(seg, new_size);
+  if (r == NULL) {
     live_account(seg, true);
     return NULL;
   }
-  moved->size = new_size;
-  moved->cookie = (uintptr_t)moved ^ hak_secret;
-  set_block(moved, (uint8_t *)moved + off);
-  live_account(moved, true);
-  hak_segment_map_mark(moved, 1);
-  return moved->huge_block;
+  set_block(r, (uint8_t *)r + off);
+  live_account(r, true);
+  return r->huge_block;
 }
 
 void hak_large_atfork_prepare(void) { hak_lock(&large_lock); }

@@ -26,8 +26,9 @@
  *   - the owner: a page's in-use count crossing its thin mark (the free fast
  *     path's existing "used reached 0" branch: `used` counts from the mark),
  *     a page running out (re-attach), and a pass over its pending memory
- *     when its deadline is due, checked on the malloc slow path and when a
- *     page is freed; forced by hak_collect/malloc_trim and at thread exit;
+ *     when its deadline is due, checked on the malloc slow path (a page
+ *     freed only schedules); forced by hak_collect/malloc_trim and at thread
+ *     exit;
  *   - the purge thread, for owners that went idle and for the shared caches:
  *     started on first need, exits after a while with nothing to do, re-made
  *     after fork; HAKMEM_PURGE_THREAD=0 turns it off.

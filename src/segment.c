@@ -231,13 +231,20 @@ static void segment_adopt(hak_heap_t *heap, hak_segment_t *seg) {
   else hak_assert_expensive(hak_segment_is_valid(seg));
 }
 
+/* Take the first segment of the abandoned pool, or NULL. */
+static hak_segment_t *pool_take_abandoned(void) {
+  if (pool_abandoned == NULL) return NULL; /* racy peek: rechecked under the lock */
+  hak_lock(&pool_lock);
+  hak_segment_t *seg = pool_abandoned;
+  if (seg) pool_remove_abandoned(seg);
+  pthread_mutex_unlock(&pool_lock);
+  return seg;
+}
+
 /* Adopt up to a few abandoned segments; true once one has a free page of kind. */
 static bool segment_reclaim_some(hak_heap_t *heap, hak_page_kind_t kind) {
-  for (int n = 0; n < 8 && pool_abandoned != NULL; n++) {
-    hak_lock(&pool_lock);
-    hak_segment_t *seg = pool_abandoned;
-    if (seg) pool_remove_abandoned(seg);
-    pthread_mutex_unlock(&pool_lock);
+  for (int n = 0; n < 8; n++) {
+    hak_segment_t *seg = pool_take_abandoned();
     if (seg == NULL) break;
     segment_adopt(heap, seg);
     if (heap->segments_avail[kind] != NULL) return true;
@@ -523,14 +530,7 @@ bool hak_segment_cache_decay(uint64_t now, bool force) {
 /* hak_collect: adopt every abandoned segment (so the segments that other
  * threads emptied go back, and the rest serve this heap). */
 void hak_segment_collect_abandoned(hak_heap_t *heap) {
-  while (pool_abandoned != NULL) {
-    hak_lock(&pool_lock);
-    hak_segment_t *seg = pool_abandoned;
-    if (seg) pool_remove_abandoned(seg);
-    pthread_mutex_unlock(&pool_lock);
-    if (seg == NULL) break;
-    segment_adopt(heap, seg);
-  }
+  for (hak_segment_t *seg; (seg = pool_take_abandoned()) != NULL;) segment_adopt(heap, seg);
 }
 
 /* ---- census (stats.c) ---------------------------------------------------------- */

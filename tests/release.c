@@ -62,6 +62,18 @@ static void expect_back(const char *what, size_t base, size_t peak, size_t slack
          mib(base + slack), mib(base), mib(slack));
 }
 
+/* n blocks of size bytes, each filled with byte (an array the caller frees). */
+static char **alloc_filled(size_t n, size_t size, int byte) {
+  char **v = malloc(n * sizeof *v);
+  REQUIRE(v);
+  for (size_t i = 0; i < n; i++) {
+    v[i] = malloc(size);
+    REQUIRE(v[i] && hk_owned(v[i]));
+    memset(v[i], byte, size);
+  }
+  return v;
+}
+
 static void sec_subpage(void) {
   size_t n = 64 * MiB / 256;
   char **v = malloc(n * sizeof *v);
@@ -112,14 +124,8 @@ static void sec_bigblocks(void) {
 
 static void sec_pages(void) {
   size_t n = 64 * MiB / 1024;
-  char **v = malloc(n * sizeof *v);
-  REQUIRE(v);
   size_t base = rss_bytes();
-  for (size_t i = 0; i < n; i++) {
-    v[i] = malloc(1024);
-    REQUIRE(v[i]);
-    memset(v[i], 3, 1024);
-  }
+  char **v = alloc_filled(n, 1024, 3);
   size_t peak = rss_bytes();
   uintptr_t last_seg = 0;
   for (size_t i = 0; i < n; i++) {
@@ -135,14 +141,8 @@ static void sec_pages(void) {
 
 static void sec_segcache(void) {
   size_t n = 24 * MiB / 2048;
-  char **v = malloc(n * sizeof *v);
-  REQUIRE(v);
   size_t base = rss_bytes();
-  for (size_t i = 0; i < n; i++) {
-    v[i] = malloc(2048);
-    REQUIRE(v[i]);
-    memset(v[i], 1, 2048);
-  }
+  char **v = alloc_filled(n, 2048, 1);
   size_t peak = rss_bytes();
   for (size_t i = 0; i < n; i++) free(v[i]);
   free(v);
