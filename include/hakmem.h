@@ -92,6 +92,8 @@ typedef struct hak_stats_s {
   uint64_t purged_segment_bytes; /* empty segments before they enter the cache */
   uint64_t expired_segments;   /* cached empty segments unmapped after the decay time */
   uint64_t expired_large;      /* cached large mappings unmapped after the decay time */
+  uint64_t cache_regrets;      /* fresh mappings made soon after the caches gave such memory back
+                                  (each lengthens the caches' decay, see docs/CONFIG.md) */
   /* A census taken when hak_stats_get is called (it walks every page: a few
    * microseconds per MiB of heap; figures of other running threads' pages
    * are a racy snapshot): */

@@ -82,7 +82,7 @@ void hak_options_init(void) hak_internal;
   X(segments_reclaimed) X(pages_fresh) X(blocks_carved) X(malloc_generic)            \
   X(large_allocs) X(large_cache_hits) X(heaps_created) X(heaps_live) X(invalid_frees)     \
   X(units_detached) X(units_reattached) X(purged_page_bytes) X(purged_unit_bytes)          \
-  X(purged_segment_bytes) X(expired_segments) X(expired_large)
+  X(purged_segment_bytes) X(expired_segments) X(expired_large) X(cache_regrets)
 typedef struct hak_stats_atomic_s {
 #define HAK_STAT_DECL(name) _Atomic(uint64_t) name;
   HAK_STAT_FIELDS(HAK_STAT_DECL)
@@ -184,6 +184,10 @@ void hak_release_pass(hak_heap_t *heap, bool force) hak_internal;
 void hak_release_tick(hak_heap_t *heap) hak_internal;
 void hak_release_schedule(hak_heap_t *heap, uint64_t now) hak_internal;
 void hak_release_wake(void) hak_internal;
+typedef enum { HAK_CACHE_SEGMENTS, HAK_CACHE_LARGE } hak_cache_kind_t;
+long hak_release_cache_delay(uint64_t now) hak_internal;
+void hak_release_cache_expired(hak_cache_kind_t kind, uint64_t now) hak_internal;
+void hak_release_cache_missed(hak_cache_kind_t kind) hak_internal;
 bool hak_release_emergency(void) hak_internal;
 void hak_release_atfork_prepare(void) hak_internal;
 void hak_release_atfork_parent(void) hak_internal;

@@ -143,6 +143,7 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   if (alignment <= HAK_SEGMENT_HEADER_SIZE) seg = cache_take(need);
   bool fresh = seg == NULL;
   if (fresh) {
+    if (alignment <= HAK_SEGMENT_HEADER_SIZE) hak_release_cache_missed(HAK_CACHE_LARGE);
     seg = hak_segment_map_alloc(mapping_size(need), HAK_PAGE_HUGE, alignment, off == HAK_SEGMENT_SIZE ? off : 0);
     if (seg == NULL && hak_release_emergency())
       seg = hak_segment_map_alloc(mapping_size(need), HAK_PAGE_HUGE, alignment, off == HAK_SEGMENT_SIZE ? off : 0);
@@ -162,11 +163,12 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
 
 /* Entries unused for the decay time go back to the OS (lock held). */
 static hak_segment_t *cache_expire(uint64_t now, bool force, hak_segment_t *evict) {
-  long delay = HAK_POLICY(purge_delay_ms);
+  long delay = hak_release_cache_delay(now);
   if (delay < 0 && !force) return evict;
   for (int i = 0; i < LARGE_CACHE_SLOTS; i++) {
     hak_segment_t *s = large_cache[i];
     if (s && (force || large_cache_since[i] + (uint64_t)delay <= now)) {
+      if (!force) hak_release_cache_expired(HAK_CACHE_LARGE, now);
       large_cache[i] = NULL;
       large_cache_bytes -= s->size;
       s->next = evict;

@@ -375,6 +375,57 @@ void hak_release_tick(hak_heap_t *heap) {
     hak_release_pass(heap, false);
 }
 
+/* ---- adaptive decay of the shared caches -------------------------------------
+ * Empty segments and large mappings in the shared caches decay after the
+ * cache delay. It starts at the profile's decay and adapts to regret: when the
+ * program maps fresh memory of a kind within twice the delay of the caches
+ * giving memory of that kind back, the purge bought nothing but a system call
+ * and page faults (a program churning big buffers, at the lean profile's
+ * 10 ms). The delay then doubles, up to 8 times the profile's; after 16
+ * delays without regret it halves again, down to the profile's. So a short
+ * decay holds for a program that frees and stops, and stretches for one that
+ * keeps taking the memory back. Slow paths only (a cache miss, an expiry). */
+#define CACHE_DELAY_MAX_FACTOR 8
+#define CACHE_CALM_DELAYS 16
+
+static _Atomic(long) cache_delay;           /* 0: not adapted yet (the profile's) */
+static _Atomic(uint64_t) cache_expired_ms[2]; /* last expiry by kind */
+static _Atomic(uint64_t) cache_regret_ms;     /* last regret (or relaxation) */
+
+long hak_release_cache_delay(uint64_t now) {
+  long base = HAK_POLICY(purge_delay_ms);
+  long d = atomic_load_explicit(&cache_delay, memory_order_relaxed);
+  if (base <= 0 || d <= base) return base;
+  uint64_t last = atomic_load_explicit(&cache_regret_ms, memory_order_relaxed);
+  if (now > last + (uint64_t)d * CACHE_CALM_DELAYS) { /* calm: relax one step */
+    long half = d / 2 < base ? base : d / 2;
+    if (atomic_compare_exchange_strong(&cache_delay, &d, half)) {
+      atomic_store_explicit(&cache_regret_ms, now, memory_order_relaxed);
+      d = half;
+    }
+  }
+  return d;
+}
+
+void hak_release_cache_expired(hak_cache_kind_t kind, uint64_t now) {
+  atomic_store_explicit(&cache_expired_ms[kind], now, memory_order_relaxed);
+}
+
+void hak_release_cache_missed(hak_cache_kind_t kind) {
+  long base = HAK_POLICY(purge_delay_ms);
+  uint64_t expired = atomic_load_explicit(&cache_expired_ms[kind], memory_order_relaxed);
+  if (base <= 0 || expired == 0) return;
+  uint64_t now = hak_clock_ms();
+  long d = hak_release_cache_delay(now);
+  if (now > expired + 2 * (uint64_t)d) return; /* long ago: no regret */
+  long max = base * CACHE_DELAY_MAX_FACTOR;
+  if (d < max) {
+    atomic_store_explicit(&cache_delay, d * 2 > max ? max : d * 2, memory_order_relaxed);
+    hak_stat_add(cache_regrets, 1);
+  }
+  atomic_store_explicit(&cache_regret_ms, now, memory_order_relaxed);
+}
+
 /* Something was left to purge later (a free page, a detached unit, a cache
  * entry): make sure a deadline exists. */
 void hak_release_schedule(hak_heap_t *heap, uint64_t now) {

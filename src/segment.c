@@ -268,6 +268,7 @@ static hak_segment_t *segment_new(hak_heap_t *heap, hak_page_kind_t kind) {
   if (seg != NULL) {
     segment_layout(seg, kind);
   } else {
+    hak_release_cache_missed(HAK_CACHE_SEGMENTS);
     seg = hak_segment_map_alloc(HAK_SEGMENT_SIZE, kind, HAK_SEGMENT_SIZE, 0);
     if (seg == NULL && hak_release_emergency()) seg = hak_segment_map_alloc(HAK_SEGMENT_SIZE, kind, HAK_SEGMENT_SIZE, 0);
     if (seg == NULL) return NULL;
@@ -500,7 +501,7 @@ void hak_segment_abandon_all(hak_heap_t *heap) {
 /* Empty segments in the cache decay: unmapped once unused for the decay
  * time (all if force). Returns true if some are left. */
 bool hak_segment_cache_decay(uint64_t now, bool force) {
-  long delay = HAK_POLICY(purge_delay_ms);
+  long delay = hak_release_cache_delay(now);
   if (delay < 0 && !force) return true;
   hak_segment_t *drop = NULL;
   hak_lock(&pool_lock);
@@ -518,12 +519,14 @@ bool hak_segment_cache_decay(uint64_t now, bool force) {
   }
   bool left = pool_cache != NULL;
   pthread_mutex_unlock(&pool_lock);
+  bool expired = drop != NULL;
   while (drop) {
     hak_segment_t *next = drop->next;
     hak_segment_unmap(drop);
     if (!force) hak_stat_add(expired_segments, 1);
     drop = next;
   }
+  if (expired && !force) hak_release_cache_expired(HAK_CACHE_SEGMENTS, now);
   return left;
 }
 

@@ -25,6 +25,10 @@
  *              second exited thread's segments sit abandoned: malloc_trim(0)
  *              gives back every free page
  *   leanping   (lean) malloc(3000)/free ping-pong: no madvise per operation
+ *   churn      a 16 MiB buffer freed and taken again every 2.5 decay times:
+ *              the first re-takes miss the expired cache (a regret), the
+ *              caches' decay stretches and the rest hit; once the program
+ *              stops, the cache still goes back
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -269,6 +273,29 @@ static void sec_leanping(void) {
   CHECKF(calls < 20, "%llu OS calls for a malloc/free ping-pong", (unsigned long long)calls);
 }
 
+static void sec_churn(void) {
+  const char *prof = getenv("HAKMEM_PROFILE");
+  long base_ms = prof && strcmp(prof, "lean") == 0 ? 10 : 100;
+  size_t base = rss_bytes(), peak = 0;
+  hak_stats_t a, b;
+  hk_stats_get(&a);
+  for (int i = 0; i < 12; i++) {
+    char *p = malloc(16 * MiB);
+    REQUIRE(p && hk_owned(p));
+    memset(p, i + 1, 16 * MiB);
+    if (rss_bytes() > peak) peak = rss_bytes();
+    free(p);
+    sleep_ms(base_ms * 5 / 2);
+  }
+  hk_stats_get(&b);
+  uint64_t hits = b.large_cache_hits - a.large_cache_hits, regrets = b.cache_regrets - a.cache_regrets;
+  printf("churn: decay %ld ms, 12 re-takes: %llu cache hits, %llu regrets\n", base_ms, (unsigned long long)hits,
+         (unsigned long long)regrets);
+  CHECKF(regrets >= 1, "no regret counted for a buffer expired and re-taken (%llu hits)", (unsigned long long)hits);
+  CHECKF(hits >= 6, "only %llu of 12 re-takes hit the cache: the decay did not stretch", (unsigned long long)hits);
+  expect_back("churn", base, peak, 4 * MiB);
+}
+
 static const struct {
   const char *name;
   void (*fn)(void);
@@ -276,6 +303,7 @@ static const struct {
   {"subpage", sec_subpage},   {"bigblocks", sec_bigblocks},   {"pages", sec_pages},
   {"segcache", sec_segcache}, {"largecache", sec_largecache}, {"idlebias", sec_idlebias},
   {"freeonly", sec_freeonly}, {"trim", sec_trim},             {"leanping", sec_leanping},
+  {"churn", sec_churn},
 };
 
 int main(int argc, char **argv) {
