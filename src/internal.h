@@ -60,7 +60,7 @@ void hak_options_init(void) hak_internal;
 #endif
 #if HAK_FAST
 #define HAK_POLICY(field) HAK_FIXED_##field
-#define HAK_FIXED_purge_delay_ms 100L
+#define HAK_FIXED_purge_delay_ms HAK_DEFAULT_PURGE_DELAY_MS
 #define HAK_FIXED_segment_cache ((size_t)16)
 #define HAK_FIXED_large_cache_bytes ((size_t)1 << 30)
 #define HAK_FIXED_no_thp false
@@ -73,6 +73,10 @@ void hak_options_init(void) hak_internal;
 #else
 #define HAK_OBSERVE_INC(x) ((void)0)
 #endif
+
+/* The balanced profile's decay (ms): the default, and the most the shared
+ * caches' adaptive decay stretches a shorter one to (release.c). */
+#define HAK_DEFAULT_PURGE_DELAY_MS 100L
 
 /* ---- stats.c ------------------------------------------------------------ */
 /* Process-wide counters, updated with relaxed atomics on rare paths only. */

@@ -13,7 +13,7 @@ extern char **environ;
 
 hak_options_t hak_options = {
   .profile = "balanced",
-  .purge_delay_ms = 100,
+  .purge_delay_ms = HAK_DEFAULT_PURGE_DELAY_MS,
   .segment_cache = 16,
   .large_cache_bytes = (size_t)1 << 30,
   .no_thp = false,

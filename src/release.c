@@ -381,10 +381,13 @@ void hak_release_tick(hak_heap_t *heap) {
  * program maps fresh memory of a kind within twice the delay of the caches
  * giving memory of that kind back, the purge bought nothing but a system call
  * and page faults (a program churning big buffers, at the lean profile's
- * 10 ms). The delay then doubles, up to 8 times the profile's; after 16
- * delays without regret it halves again, down to the profile's. So a short
- * decay holds for a program that frees and stops, and stretches for one that
- * keeps taking the memory back. Slow paths only (a cache miss, an expiry). */
+ * 10 ms). The delay then doubles, up to 8 times the profile's but never past
+ * the default (balanced) decay; after 16 delays without regret it halves
+ * again, down to the profile's. So a short decay holds for a program that
+ * frees and stops, and stretches for one that keeps taking the memory back;
+ * balanced and speed keep theirs (stretching balanced's cost the varying soak
+ * 10-20% more RSS while its live set fell, and gained no speed anywhere).
+ * Slow paths only (a cache miss, an expiry). */
 #define CACHE_DELAY_MAX_FACTOR 8
 #define CACHE_CALM_DELAYS 16
 
@@ -419,6 +422,7 @@ void hak_release_cache_missed(hak_cache_kind_t kind) {
   long d = hak_release_cache_delay(now);
   if (now > expired + 2 * (uint64_t)d) return; /* long ago: no regret */
   long max = base * CACHE_DELAY_MAX_FACTOR;
+  if (max > HAK_DEFAULT_PURGE_DELAY_MS) max = base > HAK_DEFAULT_PURGE_DELAY_MS ? base : HAK_DEFAULT_PURGE_DELAY_MS;
   if (d < max) {
     atomic_store_explicit(&cache_delay, d * 2 > max ? max : d * 2, memory_order_relaxed);
     hak_stat_add(cache_regrets, 1);
