@@ -7,9 +7,9 @@
  *   - detached units of pages still in use: when a page has thinned out, the
  *     parts of it whose blocks are all free are taken off its free list
  *     ("detached") so that nobody touches them, and can then be purged. A
- *     unit is one OS page (4 KiB) of a small page, or one block of a medium or
- *     large page (blocks above 8 KiB). A block overlapping any detached unit
- *     is off the free list; when the owner runs out of blocks it re-attaches a
+ *     unit is one OS page (4 KiB) of a small page, or a run of whole blocks
+ *     (one block from 8 KiB up) of a medium or large page. A block overlapping
+ *     any detached unit is off the free list; when the owner runs out of blocks it re-attaches a
  *     unit (its blocks come back, zero where the unit was purged) before
  *     carving new ones;
  *   - empty segments in the segment cache, mappings in the large-block cache
@@ -86,17 +86,26 @@ static uint64_t walk_period(void) {
 }
 
 /* ---- units of a page ---------------------------------------------------- */
+/* Small pages: a unit is an OS page. Medium and large pages: a unit is a run
+ * of whole blocks, as few as fit 64 units in the page (one block from 8 KiB
+ * up; two for the 4-8 KiB classes, whose pages hold up to 127 blocks). */
 static bool unit_is_block(const hak_page_t *page) { return page->block_size > HAK_SMALL_MAX; }
+static uint32_t unit_run(const hak_page_t *page) { return (page->reserved + 63) / 64; }
 
-/* Units of the carved area: whole OS pages of it, or its blocks. */
+/* Whole units of the carved area (a partly carved run is not one). */
 static unsigned unit_count(const hak_page_t *page) {
-  if (unit_is_block(page)) return page->capacity;
+  if (unit_is_block(page)) return page->capacity / unit_run(page);
   return page->carved / UNIT_SIZE;
 }
 
 /* Blocks [lo, hi) overlap unit u. */
 static void unit_blocks(const hak_page_t *page, unsigned u, uint32_t *lo, uint32_t *hi) {
-  if (unit_is_block(page)) { *lo = u; *hi = u + 1; return; }
+  if (unit_is_block(page)) {
+    uint32_t k = unit_run(page);
+    *lo = u * k;
+    *hi = *lo + k;
+    return;
+  }
   size_t a = (size_t)u * UNIT_SIZE, b = a + UNIT_SIZE, bs = page->block_size;
   *lo = (uint32_t)(a / bs);
   uint32_t h = (uint32_t)((b + bs - 1) / bs);
@@ -105,7 +114,7 @@ static void unit_blocks(const hak_page_t *page, unsigned u, uint32_t *lo, uint32
 
 /* The units block i overlaps, as a mask. */
 static uint64_t block_units(const hak_page_t *page, uint32_t i) {
-  if (unit_is_block(page)) return (uint64_t)1 << i;
+  if (unit_is_block(page)) return (uint64_t)1 << (i / unit_run(page));
   size_t a = (size_t)i * page->block_size, b = a + page->block_size - 1;
   unsigned ua = (unsigned)(a / UNIT_SIZE), ub = (unsigned)(b / UNIT_SIZE);
   if (ub > 63) ub = 63;
@@ -116,8 +125,9 @@ static uint64_t block_units(const hak_page_t *page, uint32_t i) {
 static uint8_t *unit_range(const hak_page_t *page, unsigned u, size_t *len) {
   uint8_t *a, *b;
   if (unit_is_block(page)) {
-    a = (uint8_t *)hak_align_up((uintptr_t)(page->start + (size_t)u * page->block_size), UNIT_SIZE);
-    b = (uint8_t *)(((uintptr_t)(page->start + (size_t)(u + 1) * page->block_size)) & ~(UNIT_SIZE - 1));
+    size_t run = (size_t)unit_run(page) * page->block_size;
+    a = (uint8_t *)hak_align_up((uintptr_t)(page->start + (size_t)u * run), UNIT_SIZE);
+    b = (uint8_t *)(((uintptr_t)(page->start + (size_t)(u + 1) * run)) & ~(UNIT_SIZE - 1));
   } else {
     a = page->start + (size_t)u * UNIT_SIZE;
     b = a + UNIT_SIZE;
@@ -229,7 +239,7 @@ static void page_detach_free_units(hak_heap_t *heap, hak_page_t *page) {
   if (units == 0 || page->free == NULL) return;
   if (units > 64) units = 64;
   /* bits, by block index: a page holds at most 64 KiB / 16 B blocks (medium
-   * pages hold blocks above 8 KiB, spans one block); 512 bytes of stack */
+   * pages hold blocks above 4 KiB, spans one block); 512 bytes of stack */
   uint64_t is_free[(((size_t)1 << HAK_SMALL_PAGE_SHIFT) / HAK_MIN_ALIGN + 63) / 64];
   size_t words = ((size_t)page->capacity + 63) / 64;
   if (words > sizeof(is_free) / sizeof(is_free[0])) return;

@@ -13,6 +13,8 @@
  *              on re-used purged memory is zero; contents survive
  *   bigblocks  64 MiB of 48 KiB blocks (medium pages), every other freed:
  *              the free blocks' OS pages go back while their pages live
+ *   midblocks  64 MiB of 5000-byte blocks (medium pages, release units of two
+ *              blocks), three of every four freed: the free runs go back
  *   pages      64 MiB of 1 KiB blocks, one kept per segment: whole free
  *              pages next to a few live blocks go back
  *   segcache   empty segments parked in the segment cache decay
@@ -125,6 +127,30 @@ static void sec_bigblocks(void) {
   expect_back("bigblocks", base, peak, 32 * MiB + 4 * MiB);
   for (size_t i = 1; i < n; i += 2) CHECKF(v[i][0] == 7 && v[i][bs - 1] == 7, "live block %zu changed", i);
   for (size_t i = 0; i < n; i++) free(v[i]);
+}
+
+/* 5000-byte blocks live in medium pages, whose release units are runs of two
+ * blocks: with three of every four freed, every other run is free. */
+static void sec_midblocks(void) {
+  size_t bs = 5000, n = 64 * MiB / bs;
+  char **v = alloc_filled(n, bs, 3);
+  size_t base_guess = rss_bytes() - n * bs;
+  size_t peak = rss_bytes();
+  for (size_t i = 0; i < n; i++)
+    if (i % 4 != 0) { free(v[i]); v[i] = NULL; }
+  /* live 16 MiB; 24 MiB freed in runs next to a live block; the free runs
+   * (24 MiB) hold ~14 MiB of whole OS pages: at least 12 MiB must go back */
+  expect_back("midblocks", base_guess, peak, 64 * MiB - 12 * MiB);
+  for (size_t i = 0; i < n; i += 4)
+    for (size_t k = 0; k < bs; k += 999) CHECKF(v[i][k] == 3, "midblocks: block %zu changed", i);
+  void *z = calloc(1, bs); /* from a re-attached, purged run: zero */
+  REQUIRE(z);
+  size_t nonzero = 0;
+  for (size_t k = 0; k < bs; k++) nonzero += ((unsigned char *)z)[k] != 0;
+  CHECKF(nonzero == 0, "midblocks: calloc returned %zu non-zero bytes", nonzero);
+  free(z);
+  for (size_t i = 0; i < n; i += 4) free(v[i]);
+  free(v);
 }
 
 static void sec_pages(void) {
@@ -305,7 +331,7 @@ static const struct {
   const char *name;
   void (*fn)(void);
 } sections[] = {
-  {"subpage", sec_subpage},   {"bigblocks", sec_bigblocks},   {"pages", sec_pages},
+  {"subpage", sec_subpage},   {"bigblocks", sec_bigblocks},   {"midblocks", sec_midblocks}, {"pages", sec_pages},
   {"segcache", sec_segcache}, {"largecache", sec_largecache}, {"idlebias", sec_idlebias},
   {"freeonly", sec_freeonly}, {"trim", sec_trim},             {"leanping", sec_leanping},
   {"churn", sec_churn},

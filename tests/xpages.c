@@ -82,13 +82,13 @@ int main(int argc, char **argv) {
 
   /* Many partly used small pages in the owner's queues: hak_collect walks
    * them, which widens the window the remote free must hit. */
-  static void *noise[NOISE_PAGES * 8];
-  for (size_t i = 0; i < NOISE_PAGES * 8; i++) {
-    noise[i] = malloc(8192);
+  static void *noise[NOISE_PAGES * 16];
+  for (size_t i = 0; i < NOISE_PAGES * 16; i++) {
+    noise[i] = malloc(4096); /* 16 per small page */
     REQUIRE(noise[i] != NULL);
   }
-  for (size_t i = 0; i < NOISE_PAGES * 8; i++)
-    if (i % 8 != 0) { free(noise[i]); noise[i] = NULL; }
+  for (size_t i = 0; i < NOISE_PAGES * 16; i++)
+    if (i % 16 != 0) { free(noise[i]); noise[i] = NULL; }
 
   hak_stats_t st;
   hk_stats_get(&st);
@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
   hk_stats_get(&st);
   CHECKF(st.segments <= segments_before, "segments live: %llu before, %llu after",
          (unsigned long long)segments_before, (unsigned long long)st.segments);
-  for (size_t i = 0; i < NOISE_PAGES * 8; i++) free(noise[i]);
+  for (size_t i = 0; i < NOISE_PAGES * 16; i++) free(noise[i]);
   printf("%ld iterations\n", iters);
   return check_exit("xpages");
 }
