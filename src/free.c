@@ -129,9 +129,12 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
   }
   hak_heap_t *heap = hak_heap_tls;
   hak_heap_t *owner = hak_segment_owner(seg);
-  if (owner == NULL && seg->abandoned) {
+  if (owner == NULL && seg->abandoned && !(heap == &hak_heap_empty && hak_heap_released)) {
     /* adopt it, so the blocks come back to pages someone owns and emptied
-     * pages and segments can go back (a thread that only frees gets a heap) */
+     * pages and segments can go back (a thread that only frees gets a heap).
+     * Not by a thread whose heap was released at exit: a heap made now, in
+     * its last TLS destructor round, would never be released; the block
+     * waits on its page for the segment's next adopter. */
     if (heap == &hak_heap_empty) heap = hak_heap_init_thread();
     if (heap != NULL && hak_segment_reclaim_for_free(heap, seg)) owner = heap;
     if (heap == NULL) heap = &hak_heap_empty;

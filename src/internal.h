@@ -199,6 +199,11 @@ void hak_release_atfork_child(void) hak_internal;
 
 /* ---- heap.c ------------------------------------------------------------- */
 extern hak_tls hak_heap_t *hak_heap_tls hak_internal;
+/* Set once the thread's heap was released at exit (heap.c), and in the purge
+ * thread: frees by such a thread without a heap (later TLS destructors,
+ * glibc's own teardown) do not adopt segments, which would make it a heap
+ * that nothing releases. */
+extern hak_tls bool hak_heap_released hak_internal;
 extern hak_heap_t hak_heap_empty hak_internal;
 extern hak_page_t hak_page_empty hak_internal;
 hak_heap_t *hak_heap_init_thread(void) hak_internal;
@@ -206,6 +211,7 @@ void hak_heap_key_create(void) hak_internal;
 void hak_heap_thread_done(void *heap) hak_internal;
 void hak_heap_collect(hak_heap_t *heap) hak_internal;
 hak_heap_t *hak_heap_all(void) hak_internal;
+void hak_heap_release_current(void) hak_internal;
 void hak_heap_atfork_prepare(void) hak_internal;
 void hak_heap_atfork_parent(void) hak_internal;
 void hak_heap_atfork_child(void) hak_internal;

@@ -472,6 +472,7 @@ static bool bg_round(uint64_t now) {
 static void *bg_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "hakmem-purge"); /* named by itself: it is detached */
+  hak_heap_released = true; /* it never gets a heap: glibc's frees at its exit do not adopt */
   long delay = HAK_POLICY(purge_delay_ms);
   long period = delay / 4;
   if (period < 5) period = 5;
@@ -513,6 +514,11 @@ void hak_release_wake(void) {
   pthread_t t;
   sigset_t all, old;
   sigfillset(&all);
+  /* From a thread whose heap was released at exit, pthread_create's own
+   * allocation (the new thread's TLS vector) makes the exiting thread a new
+   * heap: released again right after, not left to a destructor round that
+   * may never come. */
+  bool exiting = hak_heap_released && hak_heap_tls == &hak_heap_empty;
   bool ok = pthread_attr_init(&attr) == 0;
   if (ok) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -524,6 +530,7 @@ void hak_release_wake(void) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
   }
+  if (exiting && hak_heap_tls != &hak_heap_empty) hak_heap_release_current();
   if (!ok) {
     /* e.g. RLIMIT_AS or a thread limit for a moment: slow paths still purge,
      * and a later wake-up tries again 10 ms or 64 wake-ups on */
