@@ -58,6 +58,7 @@ install: lib hakmem.pc
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/libhakmem.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/libhakmem.a $(DESTDIR)$(PREFIX)/lib/
+	if [ -f build-secure/libhakmem.so ]; then install -m 755 build-secure/libhakmem.so $(DESTDIR)$(PREFIX)/lib/libhakmem-secure.so; fi
 	install -m 644 include/hakmem.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 hakmem.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	sed 's|^HAKMEM_LIB_DEFAULT=.*|HAKMEM_LIB_DEFAULT=$(PREFIX)/lib/libhakmem.so|' hakmem > $(DESTDIR)$(PREFIX)/bin/hakmem

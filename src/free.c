@@ -77,7 +77,7 @@ static void notify_owner(hak_segment_t *seg, hak_page_t *page) {
 
 static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block, const char *fn) {
 #if HAK_SECURE
-  if (!hak_secure_free_remote(block)) { /* not handed out, or already on the remote list */
+  if (hak_secure_is_free(page, block)) { /* already on a free list */
     hak_double_free(fn, block);
     return;
   }

@@ -366,7 +366,7 @@ static inline void hak_page_free_local(hak_heap_t *heap, hak_page_t *page, hak_b
     return;
   }
 #if HAK_SECURE
-  if (hak_unlikely(!hak_secure_free_local(b))) {
+  if (hak_unlikely(hak_secure_is_free(page, b))) {
     hak_double_free(fn, b);
     return;
   }

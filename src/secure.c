@@ -9,9 +9,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-_Static_assert(sizeof(hak_segment_t) <= HAK_SECURE_BITMAP_OFFSET, "the block bitmap overlaps the segment struct");
-_Static_assert(HAK_SECURE_BITMAP_OFFSET + HAK_SECURE_BITMAP_SIZE + HAK_SECURE_GUARD <= HAK_SEGMENT_HEADER_SIZE,
-               "the segment header has no room for the block bitmap and its guard page");
+_Static_assert(sizeof(hak_segment_t) + HAK_SECURE_GUARD <= HAK_SEGMENT_HEADER_SIZE,
+               "the segment header has no room for its guard page");
 
 /* "hakmem: FN(): WHAT 0x<p>" and abort, whatever HAKMEM_INVALID_FREE says:
  * the heap is already corrupt (no allocation, one write). */
@@ -81,38 +80,18 @@ hak_block_t *hak_secure_carve(uint8_t *first, size_t n, size_t bsize) {
   return head;
 }
 
-/* Another thread frees b (a block start of an in-use page): false (refused)
- * if the block is not handed out, or is already waiting on the remote list;
- * else it is tagged as waiting. The bitmap word is read, never written: only
- * the owner writes it. */
-bool hak_secure_free_remote(hak_block_t *b) {
-  uint64_t m, *w = hak_secure_bits(b, &m);
-  if ((__atomic_load_n(w, __ATOMIC_RELAXED) & m) == 0) return false;
-  uintptr_t *tag = (uintptr_t *)b + 1;
-  if (*tag == hak_secure_tag(b)) return false;
-  *tag = hak_secure_tag(b);
-  return true;
-}
-
 /* The owner takes the remote list `list` of page: every link must decode to
- * a block start of the page, every block must be handed out and listed once
- * (at most `limit` blocks). Clears each block's bit and tag; returns how many
- * and the last one in *tail. A failed check stops the program: the list was
- * written after the free, or a block was freed twice by other threads. */
+ * an address in the page, and the list must not hold more blocks than are in
+ * use (`limit`): a block freed twice by other threads (its link overwritten in
+ * between, else the second free was refused) makes it a cycle. Returns how
+ * many and the last one in *tail; a failed check stops the program. */
 size_t hak_secure_collect(hak_page_t *page, hak_block_t *list, size_t limit, hak_block_t **tail) {
-  size_t n = 0;
+  size_t n = 1;
   hak_block_t *b = list;
-  if (!hak_page_is_block_start(page, b)) hak_secure_corrupt("free", b);
-  for (;;) {
-    uint64_t m, *w = hak_secure_bits(b, &m);
-    uint64_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
-    if ((v & m) == 0 || ++n > limit) hak_secure_fatal("free", "double free", b);
-    __atomic_store_n(w, v & ~m, __ATOMIC_RELAXED);
-    ((uintptr_t *)b)[1] = 0;
-    hak_block_t *next = hak_link_get(b);
-    if (next == NULL) break;
-    if (!hak_page_is_block_start(page, next)) hak_secure_corrupt("free", b);
-    b = next;
+  if (!hak_secure_link_ok(page, b)) hak_secure_corrupt("free", b);
+  for (hak_block_t *next; (next = hak_link_get(b)) != NULL; b = next) {
+    if (!hak_secure_link_ok(page, next)) hak_secure_corrupt("free", b);
+    if (++n > limit) hak_secure_fatal("free", "double free", next);
   }
   *tail = b;
   return n;

@@ -8,25 +8,22 @@
  *                    process secret (hak_link_get/hak_link_set); malloc
  *                    checks the decoded link is NULL or a block start of the
  *                    same page before following it (hak_secure_pop_next);
- *   block bitmap     one bit per 16-byte granule of a segment's 4 MiB, in
- *                    the segment header: set while the block starting there
- *                    is handed out (or pushed on its page's remote list and
- *                    not yet collected). malloc checks it is clear and sets
- *                    it; free checks it is set and clears it: a double free
- *                    is refused whatever was freed in between;
- *   remote tag       a block another thread frees carries a tag in its second
- *                    word until its owner collects it, so a second free of a
- *                    block waiting on the remote list (by any thread) is
- *                    refused at once; the collection checks the bitmap of
- *                    every block it takes and stops at a block listed twice;
+ *   double free      malloc clears the link word of the block it hands out,
+ *                    so a block whose first word decodes to a valid link is
+ *                    on a free list: free (owner or remote thread) refuses
+ *                    it, whatever was freed in between. A block listed twice
+ *                    anyway (its link overwritten after the first free) is
+ *                    met a second time by malloc with a cleared link, or
+ *                    makes the remote list longer than the blocks in use:
+ *                    both stop the program before a block is handed out
+ *                    twice;
  *   guard pages      PROT_NONE: the last 4 KiB of every 4 MiB segment, and
  *                    the 4 KiB between the segment header and page 0
- *                    (segment.c: segment_guard);
+ *                    (segment.c: hak_segment_map_alloc);
  *   carve order      each batch of fresh blocks is linked in a random order
  *                    (page.c: page_extend, secure.c: hak_secure_carve);
  *   free_sized       the size must fit the block (secure.c).
- * Only the owner thread writes a page's bitmap words (relaxed atomic stores,
- * plain moves); remote frees only read them. See docs/RELIABILITY.md. */
+ * See docs/RELIABILITY.md ("Secure mode") for what is and is not caught. */
 #ifndef HAK_SECURE_H
 #define HAK_SECURE_H
 
@@ -53,48 +50,32 @@ _Noreturn void hak_secure_corrupt(const char *fn, const void *p) hak_internal; /
 _Noreturn void hak_secure_fatal(const char *fn, const char *what, const void *p) hak_internal;
 hak_block_t *hak_secure_carve(uint8_t *first, size_t n, size_t bsize) hak_internal;
 size_t hak_secure_collect(hak_page_t *page, hak_block_t *list, size_t limit, hak_block_t **tail) hak_internal;
-bool hak_secure_free_remote(hak_block_t *b) hak_internal;
 bool hak_secure_sized_ok(const void *p, size_t alignment, size_t size) hak_internal;
 size_t hak_secure_guard_cut(const hak_segment_t *seg, const hak_page_t *page) hak_internal;
 uintptr_t hak_secure_entropy(void) hak_internal;
 
-/* The block bitmap: one bit per HAK_MIN_ALIGN bytes of the segment's first
- * 4 MiB, after the segment struct (types.h: HAK_SEGMENT_HEADER_SIZE). */
-#define HAK_SECURE_BITMAP_OFFSET ((size_t)12 << 10)
-#define HAK_SECURE_BITMAP_SIZE (HAK_SEGMENT_SIZE / HAK_MIN_ALIGN / 8) /* 32 KiB */
 #define HAK_SECURE_GUARD HAK_OS_PAGE_SIZE
 
-static inline uint64_t *hak_secure_bits(const void *b, uint64_t *mask) {
-  uintptr_t g = ((uintptr_t)b & HAK_SEGMENT_MASK) / HAK_MIN_ALIGN;
-  *mask = (uint64_t)1 << (g & 63);
-  return (uint64_t *)(((uintptr_t)b & ~HAK_SEGMENT_MASK) + HAK_SECURE_BITMAP_OFFSET) + (g >> 6);
+/* Is n a link a free list of this page may hold: NULL, or an address in the
+ * page's carved blocks? (A forged link that passes must know the secret.) */
+static inline bool hak_secure_link_ok(const hak_page_t *page, const hak_block_t *n) {
+  return n == NULL || (uintptr_t)n - (uintptr_t)page->start < page->carved;
 }
 
-/* The tag a remote free leaves in a block's second word. */
-static inline uintptr_t hak_secure_tag(const hak_block_t *b) {
-  return ((uintptr_t)b * 0x9e3779b97f4a7c15ULL) ^ hak_secret;
-}
-
-/* malloc takes b off the page's free list: its decoded link must be NULL
- * or a block start of the page, and b must not be handed out already. */
+/* malloc takes b off the page's free list: its decoded link must be one the
+ * page may hold; the link word is cleared, so a block handed out never
+ * carries a valid link (which would make its free look like a double free). */
 static inline hak_block_t *hak_secure_pop_next(hak_page_t *page, hak_block_t *b) {
   hak_block_t *next = hak_link_get(b);
-  uint64_t m, *w = hak_secure_bits(b, &m);
-  uint64_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
-  if (hak_unlikely((v & m) != 0 || (next != NULL && !hak_page_is_block_start(page, next))))
-    hak_secure_corrupt("malloc", b);
-  __atomic_store_n(w, v | m, __ATOMIC_RELAXED);
+  if (hak_unlikely(!hak_secure_link_ok(page, next))) hak_secure_corrupt("malloc", b);
+  b->next = NULL;
   return next;
 }
 
-/* The owner frees b: false (refused) if b is not handed out, or is waiting
- * on the page's remote list (freed by another thread). */
-static inline bool hak_secure_free_local(hak_block_t *b) {
-  uint64_t m, *w = hak_secure_bits(b, &m);
-  uint64_t v = __atomic_load_n(w, __ATOMIC_RELAXED);
-  if (hak_unlikely((v & m) == 0 || ((const uintptr_t *)b)[1] == hak_secure_tag(b))) return false;
-  __atomic_store_n(w, v & ~m, __ATOMIC_RELAXED);
-  return true;
+/* free(b), by any thread: a block whose first word decodes to a valid link
+ * is on a free list (the owner's or the remote one) already. */
+static inline bool hak_secure_is_free(const hak_page_t *page, const hak_block_t *b) {
+  return hak_secure_link_ok(page, hak_link_get(b));
 }
 #endif /* HAK_SECURE */
 #endif /* HAK_SECURE_H */

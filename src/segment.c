@@ -91,7 +91,7 @@ hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t a
   seg->is_zero = 1;
   seg->cookie = (uintptr_t)seg ^ hak_secret;
 #if HAK_SECURE
-  /* guard pages (secure.h): between the header (with the block bitmap) and
+  /* guard pages (secure.h): between the header and
    * page 0, and at the end, so a linear overflow off the last block faults
    * instead of writing the next segment's header */
   if (kind != HAK_PAGE_HUGE && size == HAK_SEGMENT_SIZE) {

@@ -51,8 +51,8 @@
 /* The segment header (page array + struct) occupies the start of page 0;
  * a multiple of the OS page so page 0's blocks stay page-aligned. */
 #if HAK_SECURE
-/* secure mode (secure.h): + the block bitmap (32 KiB) + a guard page */
-#define HAK_SEGMENT_HEADER_SIZE ((size_t)48 << 10)
+/* secure mode (secure.h): + a guard page */
+#define HAK_SEGMENT_HEADER_SIZE ((size_t)16 << 10)
 #else
 #define HAK_SEGMENT_HEADER_SIZE ((size_t)12 << 10)
 #endif

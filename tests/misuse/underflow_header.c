@@ -11,7 +11,7 @@ int main(void) {
   for (int i = 0; i < 20000 && first == NULL; i++) {
     char *p = malloc(4096);
     if (p == NULL) return 1;
-    if (((uintptr_t)p & (SEG - 1)) == 48 << 10) first = p;
+    if (((uintptr_t)p & (SEG - 1)) == 16 << 10) first = p;
   }
   if (first == NULL) { printf("no block starts a segment's page 0\n"); return 1; }
   printf("expect-signal SEGV\n");
