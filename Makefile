@@ -76,11 +76,13 @@ secure:
 	$(MAKE) BUILD=build-secure EXTRA_CFLAGS="-DHAK_SECURE=1 $(EXTRA_CFLAGS)" lib
 flavours: lib fast observe secure
 
-# the core tests and every misuse program (tests/run: SECURE=1 expects secure
-# mode's answers) against build-secure/
+# the core tests, every misuse program (tests/run: SECURE=1 expects secure
+# mode's answers) and the real programs but the interpreter's test suite
+# against build-secure/
 test-secure:
 	$(MAKE) BUILD=build-secure EXTRA_CFLAGS="-DHAK_SECURE=1 $(EXTRA_CFLAGS)" SECURE=1 \
-	  test T="api stress fork churn prodcons larson purge release xpages firstcall dlopen cxx static misuse- replay- regress-"
+	  test T="api stress fork churn prodcons larson purge release xpages firstcall dlopen cxx static misuse- replay- regress- \
+	  programs-sort programs-python programs-perl programs-git programs-sqlite programs-gcc programs-xz programs-zstd"
 
 DEBUG_FLAGS := -DHAK_DEBUG=2 -fsanitize=undefined -fno-sanitize-recover=all
 test-debug:
