@@ -358,8 +358,8 @@ static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
 
 /* A block of a page the calling thread owns goes back on the page's free list
  * (the next block malloc hands out). A block that is already the head of that
- * list is being freed twice: refused (one compare; secure mode, planned, will
- * catch the rest). */
+ * list is being freed twice: refused (one compare; the secure build catches
+ * the rest, secure.h). */
 static inline void hak_page_free_local(hak_heap_t *heap, hak_page_t *page, hak_block_t *b, const char *fn) {
   if (hak_unlikely(b == page->free)) {
     hak_double_free(fn, b);
