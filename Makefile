@@ -5,6 +5,9 @@
 #                   page/segment validation, plus UBSan) in build-debug/
 #   make fast       build-fast/: policy fixed at compile time (balanced)
 #   make observe    build-observe/: counters on the fast paths (HAKMEM_STATS)
+#   make secure     build-secure/: secure mode (HAK_SECURE=1: encoded and checked
+#                   free lists, double-free bitmap, guard pages; docs/RELIABILITY.md)
+#   make test-secure  secure build + the core tests and the misuse programs on it
 #   make fuzz       fuzz the allocator for FUZZ_SECONDS (default 60) with libFuzzer,
 #                   ASan, UBSan and HAK_DEBUG=2, in build-fuzz/ (tests/fuzz/fuzz.mk)
 #   make test-tsan  the multi-thread tests against a ThreadSanitizer build, in
@@ -28,7 +31,7 @@ LIB_SRCS := $(wildcard src/*.c)
 LIB_HDRS := $(wildcard src/*.h) include/hakmem.h
 LIB_OBJS := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 
-.PHONY: all lib test test-debug bench install clean fast observe flavours
+.PHONY: all lib test test-debug bench install clean fast observe secure test-secure flavours
 all: lib
 lib: $(BUILD)/libhakmem.so $(BUILD)/libhakmem.a
 
@@ -55,6 +58,7 @@ install: lib hakmem.pc
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/libhakmem.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(BUILD)/libhakmem.a $(DESTDIR)$(PREFIX)/lib/
+	if [ -f build-secure/libhakmem.so ]; then install -m 755 build-secure/libhakmem.so $(DESTDIR)$(PREFIX)/lib/libhakmem-secure.so; fi
 	install -m 644 include/hakmem.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 hakmem.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	sed 's|^HAKMEM_LIB_DEFAULT=.*|HAKMEM_LIB_DEFAULT=$(PREFIX)/lib/libhakmem.so|' hakmem > $(DESTDIR)$(PREFIX)/bin/hakmem
@@ -62,12 +66,23 @@ install: lib hakmem.pc
 
 # Build flavours (docs/BENCHMARKS.md, "Build flavours"): the standard build
 # is build/; fast fixes the policy at compile time; observe counts on the
-# fast paths too.
+# fast paths too; secure hardens the heap against misuse (compile time: a
+# run-time switch would put a load and a branch on the standard fast paths).
 fast:
 	$(MAKE) BUILD=build-fast EXTRA_CFLAGS="-DHAK_FAST=1 $(EXTRA_CFLAGS)" lib
 observe:
 	$(MAKE) BUILD=build-observe EXTRA_CFLAGS="-DHAK_OBSERVE=1 $(EXTRA_CFLAGS)" lib
-flavours: lib fast observe
+secure:
+	$(MAKE) BUILD=build-secure EXTRA_CFLAGS="-DHAK_SECURE=1 $(EXTRA_CFLAGS)" lib
+flavours: lib fast observe secure
+
+# the core tests, every misuse program (tests/run: SECURE=1 expects secure
+# mode's answers) and the real programs but the interpreter's test suite
+# against build-secure/
+test-secure:
+	$(MAKE) BUILD=build-secure EXTRA_CFLAGS="-DHAK_SECURE=1 $(EXTRA_CFLAGS)" SECURE=1 \
+	  test T="api stress fork churn prodcons larson purge release xpages firstcall dlopen cxx static misuse- replay- regress- \
+	  programs-sort programs-python programs-perl programs-git programs-sqlite programs-gcc programs-xz programs-zstd"
 
 DEBUG_FLAGS := -DHAK_DEBUG=2 -fsanitize=undefined -fno-sanitize-recover=all
 test-debug:
@@ -75,7 +90,7 @@ test-debug:
 	  test T="api stress fork churn prodcons purge release xpages firstcall dlopen cxx misuse-free_interior-abort misuse-double_free misuse-free_uncarved-abort misuse-free_slack-abort replay-"
 
 clean:
-	rm -rf $(BUILD) build-debug build-fuzz build-tsan build-fast build-observe hakmem.pc
+	rm -rf $(BUILD) build-debug build-fuzz build-tsan build-fast build-observe build-secure hakmem.pc
 
 -include tests/tests.mk
 -include tests/fuzz/fuzz.mk

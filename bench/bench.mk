@@ -60,10 +60,12 @@ bench-selftest:
 	$(PYTHON3) bench/test_ab.py
 	$(PYTHON3) bench/test_audit.py
 
-# The gate audit. build-fast/ and build-observe/ are the lead's `make fast` and
-# `make observe` flavours; they are audited when they have been built.
+# The gate audit. build-fast/, build-observe/ and build-secure/ are the
+# `make fast`, `make observe` and `make secure` flavours; they are audited when
+# they have been built (secure: --strict, its checks read no option or counter).
 AUDIT_FAST    ?= build-fast/libhakmem.so
 AUDIT_OBSERVE ?= build-observe/libhakmem.so
+AUDIT_SECURE  ?= build-secure/libhakmem.so
 audit: lib
 	$(PYTHON3) bench/audit $(BUILD)/libhakmem.so
 	@if [ -f $(AUDIT_FAST) ]; then echo; echo "$(PYTHON3) bench/audit --strict --label fast $(AUDIT_FAST)"; \
@@ -72,6 +74,9 @@ audit: lib
 	@if [ -f $(AUDIT_OBSERVE) ]; then echo; echo "$(PYTHON3) bench/audit --label observe $(AUDIT_OBSERVE)"; \
 	  $(PYTHON3) bench/audit --label observe $(AUDIT_OBSERVE) || exit 1; \
 	else echo "audit: $(AUDIT_OBSERVE) not built (make observe): not audited"; fi
+	@if [ -f $(AUDIT_SECURE) ]; then echo; echo "$(PYTHON3) bench/audit --strict --label secure $(AUDIT_SECURE)"; \
+	  $(PYTHON3) bench/audit --strict --label secure $(AUDIT_SECURE) || exit 1; \
+	else echo "audit: $(AUDIT_SECURE) not built (make secure): not audited"; fi
 
 soak-smoke: lib bench-build
 	$(PYTHON3) bench/soak --smoke --build $(BUILD)

@@ -58,6 +58,7 @@ static void bad_free(const char *fn, const char *what, const void *p) {
 
 void hak_invalid_pointer(const char *fn, const void *p) { bad_free(fn, "invalid pointer", p); }
 void hak_double_free(const char *fn, const void *p) { bad_free(fn, "double free", p); }
+void hak_wrong_size(const char *fn, const void *p) { bad_free(fn, "wrong size", p); }
 
 /* The remote thread that consumed ARMED tells the page's owner (see above). */
 static void notify_owner(hak_segment_t *seg, hak_page_t *page) {
@@ -75,6 +76,12 @@ static void notify_owner(hak_segment_t *seg, hak_page_t *page) {
 }
 
 static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block, const char *fn) {
+#if HAK_SECURE
+  if (hak_secure_is_free(page, block)) { /* already on a free list */
+    hak_double_free(fn, block);
+    return;
+  }
+#endif
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   for (;;) {
     uintptr_t state = old & HAK_XFREE_STATE;
@@ -90,7 +97,7 @@ static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block
       hak_double_free(fn, block);
       return;
     }
-    block->next = head;
+    hak_link_set(block, head);
     if (atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)block | state,
                                               memory_order_release, memory_order_relaxed))
       return;
@@ -190,11 +197,17 @@ void hak_free(void *p) { hak_free_inline(p, "free"); }
 
 void hak_free_sized(void *p, size_t size) {
   (void)size;
+#if HAK_SECURE
+  if (!hak_secure_sized_ok(p, 0, size)) { hak_wrong_size("free_sized", p); return; }
+#endif
   hak_free_inline(p, "free_sized");
 }
 
 void hak_free_aligned_sized(void *p, size_t alignment, size_t size) {
   (void)alignment;
   (void)size;
+#if HAK_SECURE
+  if (!hak_secure_sized_ok(p, alignment, size)) { hak_wrong_size("free_aligned_sized", p); return; }
+#endif
   hak_free_inline(p, "free_aligned_sized");
 }

@@ -56,6 +56,9 @@ void hak_init(void) {
     return;
   }
   hak_secret = make_secret();
+#if HAK_SECURE
+  hak_secret ^= hak_secure_entropy(); /* it keys the free-list links */
+#endif
   hak_os_init(hak_secret);
   hak_options_init();
   hak_stats_init();

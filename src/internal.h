@@ -121,6 +121,9 @@ void *hak_os_alloc_aligned_at(size_t size, size_t alignment, size_t offset) hak_
 void hak_os_free(void *p, size_t size) hak_internal;
 void hak_os_purge(void *p, size_t size) hak_internal;
 void hak_os_no_thp(void *p, size_t size) hak_internal;
+#if HAK_SECURE
+void hak_os_guard(void *p, size_t size) hak_internal; /* PROT_NONE */
+#endif
 bool hak_os_resize_in_place(void *p, size_t old_size, size_t new_size) hak_internal;
 void *hak_os_move_aligned(void *p, size_t old_size, size_t new_size, size_t alignment) hak_internal;
 uint64_t hak_clock_ms(void) hak_internal;
@@ -232,6 +235,7 @@ void hak_large_atfork_child(void) hak_internal;
 void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) hak_internal;
 void hak_invalid_pointer(const char *fn, const void *p) hak_internal;
 void hak_double_free(const char *fn, const void *p) hak_internal;
+void hak_wrong_size(const char *fn, const void *p) hak_internal; /* free_sized: secure mode */
 void hak_free_unmapped(void *p, const char *fn) hak_internal;
 size_t hak_usable_size_checked(const void *p, const char *fn) hak_internal;
 
@@ -329,6 +333,8 @@ static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
   }
 }
 
+#include "secure.h" /* free-list links; secure mode's checks (make secure) */
+
 /* ---------------------------------------------------------------------------
  * The fast paths, inlined into every entry point (alloc.c, free.c, override.c)
  * ------------------------------------------------------------------------- */
@@ -336,7 +342,11 @@ static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
 /* Take block b (page->free) off the page; zero its first size bytes if asked
  * (only the link word when the free list is known to be fresh memory). */
 static inline void *hak_page_pop(hak_page_t *page, hak_block_t *b, size_t size, bool zero) {
+#if HAK_SECURE
+  page->free = hak_secure_pop_next(page, b);
+#else
   page->free = b->next;
+#endif
   page->used++;
   if (zero) {
     if (page->free_is_zero) b->next = NULL;
@@ -362,14 +372,20 @@ static inline void *hak_heap_malloc(hak_heap_t *heap, size_t size, bool zero) {
 
 /* A block of a page the calling thread owns goes back on the page's free list
  * (the next block malloc hands out). A block that is already the head of that
- * list is being freed twice: refused (one compare; secure mode, planned, will
- * catch the rest). */
+ * list is being freed twice: refused (one compare; the secure build catches
+ * the rest, secure.h). */
 static inline void hak_page_free_local(hak_heap_t *heap, hak_page_t *page, hak_block_t *b, const char *fn) {
   if (hak_unlikely(b == page->free)) {
     hak_double_free(fn, b);
     return;
   }
-  b->next = page->free;
+#if HAK_SECURE
+  if (hak_unlikely(hak_secure_is_free(page, b))) {
+    hak_double_free(fn, b);
+    return;
+  }
+#endif
+  hak_link_set(b, page->free);
   page->free = b;
   page->free_is_zero = 0;
   if (hak_unlikely(--page->used == 0)) hak_page_retire(heap, page); /* empty, thinned out, or was full */

@@ -133,6 +133,9 @@ void hak_options_init(void) {
     else if (strcmp(v, "ignore") == 0) hak_options.invalid = HAK_INVALID_IGNORE;
     else warn_ignored("HAKMEM_INVALID_FREE", v);
   }
+#if HAK_SECURE
+  hak_options.invalid = HAK_INVALID_ABORT; /* secure mode: every misuse stops the program */
+#endif
   if ((v = env_get("HAKMEM_STATS")) != NULL) {
     bool on;
     if (strcmp(v, "json") == 0) hak_options.stats = 2;

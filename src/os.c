@@ -99,6 +99,15 @@ void hak_os_purge(void *p, size_t size) {
   errno = saved;
 }
 
+#if HAK_SECURE
+/* Secure mode's guard pages (segment.c): any access faults. */
+void hak_os_guard(void *p, size_t size) {
+  int saved = errno;
+  if (mprotect(p, size, PROT_NONE) != 0) hak_fatal("mprotect of a guard page failed");
+  errno = saved;
+}
+#endif
+
 void hak_os_no_thp(void *p, size_t size) {
 #ifdef MADV_NOHUGEPAGE
   int saved = errno;

@@ -49,10 +49,19 @@ HAK_EXPORT void *reallocarray(void *p, size_t count, size_t size) {
 HAK_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) { return hak_posix_memalign(out, alignment, size); }
 HAK_EXPORT void *aligned_alloc(size_t alignment, size_t size) { return hak_aligned_alloc(alignment, size); }
 HAK_EXPORT size_t malloc_usable_size(void *p) { return hak_usable_size(p); }
-HAK_EXPORT void free_sized(void *p, size_t size) { (void)size; free(p); }
+HAK_EXPORT void free_sized(void *p, size_t size) {
+  (void)size;
+#if HAK_SECURE
+  if (!hak_secure_sized_ok(p, 0, size)) { hak_wrong_size("free_sized", p); return; }
+#endif
+  free(p);
+}
 HAK_EXPORT void free_aligned_sized(void *p, size_t alignment, size_t size) {
   (void)alignment;
   (void)size;
+#if HAK_SECURE
+  if (!hak_secure_sized_ok(p, alignment, size)) { hak_wrong_size("free_aligned_sized", p); return; }
+#endif
   free(p);
 }
 

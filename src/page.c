@@ -28,7 +28,7 @@ bool hak_page_is_valid(const hak_page_t *page) {
   if ((page->purged & ~page->detached) != 0) return false;
   uint32_t detached = hak_release_detached_blocks(page);
   size_t listed = 0;
-  for (const hak_block_t *b = page->free; b != NULL; b = b->next) {
+  for (const hak_block_t *b = page->free; b != NULL; b = hak_link_get(b)) {
     const uint8_t *p = (const uint8_t *)b;
     if (p < page->start || (size_t)(p - page->start) % page->block_size != 0 ||
         (size_t)(p - page->start) / page->block_size >= page->capacity || ++listed > page->capacity)
@@ -122,10 +122,14 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
   if (n == 0) n = 1;
   if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
   uint8_t *first = page->start + (size_t)page->capacity * bsize;
+#if HAK_SECURE
+  page->free = hak_secure_carve(first, n, bsize); /* in a random order */
+#else
   uint8_t *b = first;
   for (size_t i = 1; i < n; i++, b += bsize) ((hak_block_t *)b)->next = (hak_block_t *)(b + bsize);
   ((hak_block_t *)b)->next = NULL;
   page->free = (hak_block_t *)first;
+#endif
   page->free_is_zero = page->is_zero;
   page->capacity += (uint32_t)n;
   page->carved = (uint32_t)(page->capacity * bsize);
@@ -147,6 +151,9 @@ size_t hak_page_collect(hak_heap_t *heap, hak_page_t *page) {
   hak_block_t *list = (hak_block_t *)(old & ~HAK_XFREE_STATE);
   size_t limit = hak_page_in_use(page), n = 1;
   hak_block_t *tail = list;
+#if HAK_SECURE
+  n = hak_secure_collect(page, list, limit, &tail); /* checks every link and block */
+#else
   for (;;) {
     if (hak_unlikely(n > limit || tail == page->free))
       hak_fatal_at("double free: a block was freed twice by other threads, in the page at", page->start);
@@ -154,7 +161,8 @@ size_t hak_page_collect(hak_heap_t *heap, hak_page_t *page) {
     tail = tail->next;
     n++;
   }
-  tail->next = page->free;
+#endif
+  hak_link_set(tail, page->free);
   page->free = list;
   page->free_is_zero = 0;
   page->used -= (uint32_t)n;
@@ -346,6 +354,9 @@ static hak_page_t *heap_find_page(hak_heap_t *heap, size_t c) {
     start += HAK_SEGMENT_HEADER_SIZE;
     area -= HAK_SEGMENT_HEADER_SIZE;
   }
+#if HAK_SECURE
+  area -= hak_secure_guard_cut(seg, page); /* the segment's last page ends at its guard page */
+#endif
   hak_page_init(page, c, start, area);
   heap->stats.pages_fresh++;
   queue_push_front(heap, c, page);

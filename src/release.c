@@ -245,7 +245,7 @@ static void page_detach_free_units(hak_heap_t *heap, hak_page_t *page) {
   if (words > sizeof(is_free) / sizeof(is_free[0])) return;
   memset(is_free, 0, words * sizeof(uint64_t));
   size_t listed = 0;
-  for (hak_block_t *b = page->free; b != NULL; b = b->next) {
+  for (hak_block_t *b = page->free; b != NULL; b = hak_link_get(b)) {
     size_t i = (size_t)(((unsigned __int128)((uint8_t *)b - page->start) * page->block_divisor) >> 64);
     if (++listed > page->capacity || i >= page->capacity) hak_fatal_at("corrupt free list in the page at", page->start);
     is_free[i / 64] |= (uint64_t)1 << (i % 64);
@@ -263,12 +263,13 @@ static void page_detach_free_units(hak_heap_t *heap, hak_page_t *page) {
   if (add == 0) return;
   /* unlink every block that overlaps a newly detached unit */
   uint64_t off = page->detached | add;
-  hak_block_t **link = &page->free;
-  while (*link != NULL) {
-    hak_block_t *b = *link;
+  hak_block_t *prev = NULL;
+  for (hak_block_t *b = page->free, *next; b != NULL; b = next) {
+    next = hak_link_get(b);
     uint32_t i = (uint32_t)(((unsigned __int128)((uint8_t *)b - page->start) * page->block_divisor) >> 64);
-    if (block_units(page, i) & off) *link = b->next;
-    else link = &b->next;
+    if (!(block_units(page, i) & off)) prev = b;
+    else if (prev != NULL) hak_link_set(prev, next);
+    else page->free = next;
   }
   uint64_t now = hak_clock_ms();
   hak_release_lock(heap);
@@ -314,7 +315,7 @@ bool hak_release_reattach(hak_heap_t *heap, hak_page_t *page) {
     for (uint32_t i = hi; i-- > lo;) {
       if (block_units(page, i) & page->detached) continue; /* still held by another unit */
       hak_block_t *b = (hak_block_t *)(page->start + (size_t)i * page->block_size);
-      b->next = page->free;
+      hak_link_set(b, page->free);
       page->free = b;
     }
     page->free_is_zero = 0;

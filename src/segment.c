@@ -90,6 +90,15 @@ hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t a
   seg->size = size;
   seg->is_zero = 1;
   seg->cookie = (uintptr_t)seg ^ hak_secret;
+#if HAK_SECURE
+  /* guard pages (secure.h): between the header and
+   * page 0, and at the end, so a linear overflow off the last block faults
+   * instead of writing the next segment's header */
+  if (kind != HAK_PAGE_HUGE && size == HAK_SEGMENT_SIZE) {
+    hak_os_guard((uint8_t *)seg + HAK_SEGMENT_HEADER_SIZE - HAK_SECURE_GUARD, HAK_SECURE_GUARD);
+    hak_os_guard((uint8_t *)seg + HAK_SEGMENT_SIZE - HAK_SECURE_GUARD, HAK_SECURE_GUARD);
+  }
+#endif
   segment_layout(seg, kind);
   hak_segment_map_mark(seg, 1);
   hak_stat_add_peak(&hak_stats.segments, &hak_stats.segments_peak, 1);
@@ -283,7 +292,12 @@ static hak_segment_t *segment_new(hak_heap_t *heap, hak_page_kind_t kind) {
  * holds the segment header). */
 static unsigned span_need(size_t bsize, unsigned i) {
   size_t bytes = bsize + (i == 0 ? HAK_SEGMENT_HEADER_SIZE : 0);
-  return (unsigned)((bytes + ((size_t)1 << HAK_LARGE_PAGE_SHIFT) - 1) >> HAK_LARGE_PAGE_SHIFT);
+  unsigned k = (unsigned)((bytes + ((size_t)1 << HAK_LARGE_PAGE_SHIFT) - 1) >> HAK_LARGE_PAGE_SHIFT);
+#if HAK_SECURE
+  /* a span reaching the last slice ends at the guard page */
+  if (i + k == HAK_SEGMENT_PAGES_MAX && ((size_t)k << HAK_LARGE_PAGE_SHIFT) - bytes < HAK_SECURE_GUARD) k++;
+#endif
+  return k;
 }
 
 /* The first run of free slices of seg that holds a block of bsize: its

@@ -13,6 +13,7 @@
  * Compile-time switches:
  *   HAK_DEBUG  (0/1/2): 1 = cheap internal assertions, 2 = full page/segment
  *              validation on slow paths.
+ *   HAK_SECURE (0/1): 1 = secure mode, make secure (secure.h).
  */
 #ifndef HAK_TYPES_H
 #define HAK_TYPES_H
@@ -26,6 +27,9 @@
 
 #ifndef HAK_DEBUG
 #define HAK_DEBUG 0
+#endif
+#ifndef HAK_SECURE
+#define HAK_SECURE 0
 #endif
 
 /* ---------------------------------------------------------------------------
@@ -49,7 +53,12 @@
 
 /* The segment header (page array + struct) occupies the start of page 0;
  * a multiple of the OS page so page 0's blocks stay page-aligned. */
+#if HAK_SECURE
+/* secure mode (secure.h): + a guard page */
+#define HAK_SEGMENT_HEADER_SIZE ((size_t)16 << 10)
+#else
 #define HAK_SEGMENT_HEADER_SIZE ((size_t)12 << 10)
+#endif
 
 #define HAK_OS_PAGE_SIZE ((size_t)4096)
 #define HAK_MIN_ALIGN 16

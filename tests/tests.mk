@@ -32,7 +32,7 @@ endef
 test-build: $(TEST_PROGS)
 
 test: lib test-build
-	BUILD=$(BUILD) CC="$(CC)" bash tests/run $(T)
+	BUILD=$(BUILD) CC="$(CC)" SECURE=$(SECURE) bash tests/run $(T)
 
 # linked with -lhakmem
 $(TEST_DIR)/api $(TEST_DIR)/stress $(TEST_DIR)/fork $(TEST_DIR)/churn $(TEST_DIR)/prodcons $(TEST_DIR)/larson $(TEST_DIR)/purge $(TEST_DIR)/release $(TEST_DIR)/stats $(TEST_DIR)/xpages \
