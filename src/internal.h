@@ -39,6 +39,12 @@ typedef struct hak_options_s {
   hak_invalid_mode_t invalid;
   int stats;                 /* print stats to stderr at exit: 0 no, 1 text, 2 JSON */
   char stats_file[256];      /* append stats to this file at exit */
+  /* heap profiler (prof.c) */
+  bool prof;                 /* HAKMEM_PROF */
+  bool prof_leaks;           /* HAKMEM_PROF_LEAKS: report live samples at exit */
+  size_t prof_sample;        /* HAKMEM_PROF_SAMPLE: mean bytes between samples (0: default) */
+  uint64_t prof_seed;        /* HAKMEM_PROF_SEED: fixed sampling seed (tests), 0: random */
+  char prof_file[256];       /* HAKMEM_PROF_FILE */
 } hak_options_t;
 extern hak_options_t hak_options hak_internal;
 void hak_options_init(void) hak_internal;
