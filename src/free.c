@@ -114,6 +114,7 @@ static void *page_block_of(hak_page_t *page, void *p) {
 /* Nothing here makes a system call that can fail on a valid pointer, and
  * os.c preserves errno in any case: free leaves errno alone. */
 void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) {
+  if (hak_unlikely(hak_prof_on) && hak_prof_free_local(seg, page, p, fn)) return; /* prof.h */
   if (hak_unlikely(seg->cookie != ((uintptr_t)seg ^ hak_secret))) {
     hak_invalid_pointer(fn, p);
     return;

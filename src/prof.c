@@ -313,6 +313,28 @@ void hak_prof_free(const void *p) {
   prof_unlock();
 }
 
+/* ---- the free hook --------------------------------------------------------------- */
+/* What the free fast path does, except that the block goes on xthread_free,
+ * where the malloc fast path cannot take it back without the slow path (a
+ * malloc/free ping-pong would otherwise never be counted). */
+bool hak_prof_free_local(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) {
+  if (hak_segment_owner(seg) != hak_heap_tls || !page->in_use || page->span_back != 0) return false;
+  uint64_t off = (uint64_t)((uint8_t *)p - page->start);
+  if (off >= hak_page_carved_bytes(page) || off * page->block_divisor >= page->block_divisor) return false;
+  hak_block_t *b = p;
+  uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
+  do {
+    if ((old & HAK_XFREE_STATE) == HAK_XFREE_ARMED) return false; /* a full page: the generic path notifies */
+    if (hak_unlikely((hak_block_t *)(old & ~HAK_XFREE_STATE) == b || b == page->free)) {
+      hak_double_free(fn, p);
+      return true;
+    }
+    b->next = (hak_block_t *)(old & ~HAK_XFREE_STATE);
+  } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)b | (old & HAK_XFREE_STATE),
+                                                  memory_order_release, memory_order_relaxed));
+  return true;
+}
+
 /* ---- the allocation hooks --------------------------------------------------------- */
 /* Keep the remaining blocks of `list` away from the fast path: on the page's
  * xthread_free list, counted in use until a slow path collects them. */

@@ -33,6 +33,10 @@ void hak_prof_atfork_child(void) hak_internal;
 void *hak_prof_malloc(hak_heap_t *heap, hak_page_t *page, size_t size, bool zero) hak_internal;
 /* blocks above HAK_LARGE_MAX */
 void *hak_prof_large_alloc(size_t size, size_t alignment, bool zero) hak_internal;
+/* hak_free_generic, first: the free of a block the fast path would have
+ * taken (the caller's own page, a block start), done the profiling way (on
+ * the page's xthread_free list); false for anything else */
+bool hak_prof_free_local(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) hak_internal;
 /* a huge block was freed (p is its start) */
 void hak_prof_free(const void *p) hak_internal;
 /* a large block moved from p to q (realloc) and now holds size bytes */
