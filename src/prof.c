@@ -535,10 +535,37 @@ static uint64_t stack_live_estimate(const prof_stack_t *s) {
   return (uint64_t)(unsample(avg) * (double)s->live_objs + 0.5);
 }
 
-/* Folded stacks: "outer;...;inner bytes", live bytes unsampled (lock held). */
+/* Symbolising (dladdr) takes the loader's lock, and a thread holding that
+ * lock may be sampling (dlopen allocates): never call it with prof_lock
+ * held. The folded stacks and the leak report work from a copy of the stack
+ * table, taken under the lock into memory mapped beforehand. */
+typedef struct snap_s {
+  prof_stack_t *s;
+  uint32_t n;
+  size_t bytes;
+} snap_t;
+
+static bool snap_take(snap_t *sn) {
+  uint32_t want = stack_count + 64; /* racy: it only grows, the copy is bounded below */
+  if (want > PROF_STACKS) want = PROF_STACKS;
+  sn->bytes = hak_align_up((size_t)want * sizeof(prof_stack_t), HAK_OS_PAGE_SIZE);
+  sn->s = os_map(sn->bytes); /* before the lock: an interposed mmap may allocate */
+  if (sn->s == NULL) return false;
+  prof_lock();
+  sn->n = stack_count < want ? stack_count : want;
+  memcpy(sn->s, stacks, (size_t)sn->n * sizeof(prof_stack_t));
+  prof_unlock();
+  return true;
+}
+
+static void snap_free(snap_t *sn) { hak_os_free(sn->s, sn->bytes); }
+
+static snap_t *folded_snap;
+
+/* Folded stacks: "outer;...;inner bytes", live bytes unsampled. */
 static void write_folded(out_t *o) {
-  for (uint32_t i = 0; i < stack_count; i++) {
-    prof_stack_t *s = &stacks[i];
+  for (uint32_t i = 0; i < folded_snap->n; i++) {
+    prof_stack_t *s = &folded_snap->s[i];
     uint64_t bytes = stack_live_estimate(s);
     if (bytes == 0) continue;
     if (s->depth == 0) out_str(o, "[unknown]");
@@ -598,10 +625,19 @@ static int dump(const char *given) {
   bool with_folded = strncmp(path, "/dev/", 5) != 0; /* /dev/null, /dev/stderr: the profile only */
   prof_busy = 1;
   prof_lock();
-  int r = write_file(path, write_profile);
+  int r = write_file(path, write_profile); /* no symbols: no loader lock */
   int saved = errno;
-  if (with_folded && write_file(folded, write_folded) != 0 && r == 0) { r = -1; saved = errno; }
   prof_unlock();
+  snap_t sn;
+  if (with_folded) {
+    if (!snap_take(&sn)) {
+      if (r == 0) { r = -1; saved = ENOMEM; }
+    } else {
+      folded_snap = &sn;
+      if (write_file(folded, write_folded) != 0 && r == 0) { r = -1; saved = errno; }
+      snap_free(&sn);
+    }
+  }
   prof_busy = 0;
   errno = saved;
   return r;
@@ -616,15 +652,15 @@ int hak_prof_dump(const char *path) {
 }
 
 /* ---- the leak report ---------------------------------------------------------------------- */
-static void leak_report(void) {
+static void leak_report(const prof_stack_t *st, uint32_t count) {
   /* stacks with live samples, largest estimate first (selection: small n) */
   out_t o;
   o.fd = 2;
   o.failed = false;
   o.n = 0;
   uint64_t total = 0, shown = 0, sites = 0;
-  for (uint32_t i = 0; i < stack_count; i++)
-    if (stacks[i].live_objs) { total += stack_live_estimate(&stacks[i]); sites++; }
+  for (uint32_t i = 0; i < count; i++)
+    if (st[i].live_objs) { total += stack_live_estimate(&st[i]); sites++; }
   if (sites == 0) {
     out_str(&o, "hakmem: leak report: no sampled allocation is still live\n");
     out_flush(&o);
@@ -642,9 +678,9 @@ static void leak_report(void) {
   for (uint64_t k = 0; k < sites && k < 50; k++) {
     uint32_t best = UINT32_MAX;
     uint64_t best_b = 0;
-    for (uint32_t i = 0; i < stack_count; i++) {
-      if (stacks[i].live_objs == 0) continue;
-      uint64_t b = stack_live_estimate(&stacks[i]);
+    for (uint32_t i = 0; i < count; i++) {
+      if (st[i].live_objs == 0) continue;
+      uint64_t b = stack_live_estimate(&st[i]);
       /* strictly after (last, last_i) in (bytes desc, index asc) order */
       if (b > last || (b == last && i <= last_i)) continue;
       if (best == UINT32_MAX || b > best_b) { best = i; best_b = b; }
@@ -652,7 +688,7 @@ static void leak_report(void) {
     if (best == UINT32_MAX) break;
     last = best_b;
     last_i = best;
-    prof_stack_t *s = &stacks[best];
+    const prof_stack_t *s = &st[best];
     out_str(&o, "hakmem: leak: about ");
     out_u64(&o, best_b);
     out_str(&o, " bytes (");
@@ -690,9 +726,13 @@ void hak_prof_at_exit(void) {
   if (dropped != 0) hak_write_stderr("hakmem: profiler: some samples were not recorded (its tables were full)\n");
   if (hak_options.prof_leaks) {
     prof_busy = 1;
-    prof_lock();
-    leak_report();
-    prof_unlock();
+    snap_t sn;
+    if (snap_take(&sn)) {
+      leak_report(sn.s, sn.n);
+      snap_free(&sn);
+    } else {
+      hak_write_stderr("hakmem: leak report: no memory for it\n");
+    }
     prof_busy = 0;
   }
 }
