@@ -91,6 +91,7 @@ static uint8_t *thread_chunk;   /* prof_thread_t records are carved from here */
 static size_t thread_chunk_left;
 static uintptr_t self_lo, self_hi; /* hakmem's own code: frames skipped */
 static bool self_static;           /* linked into the executable: skip by count */
+static int err_fd = 2;             /* stderr, dup'ed: programs close 2 before exit (ls) */
 
 static void prof_lock(void) {
   while (atomic_exchange_explicit(&prof_lock_word, 1, memory_order_acquire)) {
@@ -179,6 +180,10 @@ void hak_prof_start(void) {
   if (stacks == NULL || stack_slots == NULL || live == NULL) {
     hak_write_stderr("hakmem: profiler: cannot map its tables, profiling is off\n");
     return;
+  }
+  if (hak_options.prof_leaks || hak_options.stats == 1) {
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+    if (fd >= 0) err_fd = fd;
   }
   prof_busy = 1;
   dl_iterate_phdr(find_self, (void *)(uintptr_t)&hak_prof_start);
@@ -655,7 +660,7 @@ int hak_prof_dump(const char *path) {
 static void leak_report(const prof_stack_t *st, uint32_t count) {
   /* stacks with live samples, largest estimate first (selection: small n) */
   out_t o;
-  o.fd = 2;
+  o.fd = err_fd;
   o.failed = false;
   o.n = 0;
   uint64_t total = 0, shown = 0, sites = 0;
@@ -724,6 +729,28 @@ void hak_prof_at_exit(void) {
     hak_write_stderr("\n");
   }
   if (dropped != 0) hak_write_stderr("hakmem: profiler: some samples were not recorded (its tables were full)\n");
+  if (hak_options.stats == 1) { /* HAKMEM_STATS=1: what the profile holds and costs */
+    out_t o;
+    o.fd = err_fd;
+    o.failed = false;
+    o.n = 0;
+    prof_lock();
+    uint64_t v[6] = {samples_total, atomic_load(&live_count), stack_count, dropped,
+                     (uint64_t)stack_count * sizeof(prof_stack_t) + (uint64_t)PROF_LIVE * sizeof(prof_live_t) +
+                         (uint64_t)PROF_STACK_SLOTS * sizeof(uint32_t),
+                     prof_interval};
+    prof_unlock();
+    static const char *const names[6] = {"prof_samples", "prof_live_samples", "prof_stacks", "prof_dropped",
+                                         "prof_table_bytes", "prof_interval"};
+    for (int i = 0; i < 6; i++) {
+      out_str(&o, "hakmem: ");
+      out_str(&o, names[i]);
+      out_str(&o, " ");
+      out_u64(&o, v[i]);
+      out_str(&o, "\n");
+    }
+    out_flush(&o);
+  }
   if (hak_options.prof_leaks) {
     prof_busy = 1;
     snap_t sn;
