@@ -252,7 +252,8 @@ static uint32_t stack_intern(const uintptr_t *f, uint32_t d) {
   s->depth = d;
   memcpy(s->frames, f, d * sizeof(uintptr_t));
   s->next = *slot;
-  *slot = ++stack_count;
+  __atomic_store_n(&stack_count, stack_count + 1, __ATOMIC_RELAXED); /* snap_take peeks */
+  *slot = stack_count;
   return stack_count - 1;
 }
 
@@ -271,7 +272,7 @@ static void record(void *p, size_t size) {
   samples_total++;
   uint32_t s = stack_intern(frames, d);
   if (s == PROF_NO_STACK || live_count >= PROF_LIVE_MAX) {
-    dropped++;
+    __atomic_store_n(&dropped, dropped + 1, __ATOMIC_RELAXED);
   } else {
     stacks[s].live_objs++;
     stacks[s].live_bytes += size;
@@ -551,7 +552,7 @@ typedef struct snap_s {
 } snap_t;
 
 static bool snap_take(snap_t *sn) {
-  uint32_t want = stack_count + 64; /* racy: it only grows, the copy is bounded below */
+  uint32_t want = __atomic_load_n(&stack_count, __ATOMIC_RELAXED) + 64; /* a peek: it only grows, the copy is bounded below */
   if (want > PROF_STACKS) want = PROF_STACKS;
   sn->bytes = hak_align_up((size_t)want * sizeof(prof_stack_t), HAK_OS_PAGE_SIZE);
   sn->s = os_map(sn->bytes); /* before the lock: an interposed mmap may allocate */
@@ -728,7 +729,7 @@ void hak_prof_at_exit(void) {
     if (profile_path(path, sizeof(path), NULL)) hak_write_stderr(path);
     hak_write_stderr("\n");
   }
-  if (dropped != 0) hak_write_stderr("hakmem: profiler: some samples were not recorded (its tables were full)\n");
+  if (__atomic_load_n(&dropped, __ATOMIC_RELAXED) != 0) hak_write_stderr("hakmem: profiler: some samples were not recorded (its tables were full)\n");
   if (hak_options.stats == 1) { /* HAKMEM_STATS=1: what the profile holds and costs */
     out_t o;
     o.fd = err_fd;
