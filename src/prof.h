@@ -45,10 +45,11 @@ void hak_prof_realloc(const void *p, void *q, size_t size) hak_internal;
 /* large.c: is p a live huge block, or inside one an aligned allocation handed out? */
 bool hak_large_owns(const hak_segment_t *seg, const void *p) hak_internal;
 
-/* Bytes of blocks the page has carved. page->carved says the same with
- * profiling off; with it on, carved stays 0 (see above), so slow paths
- * that need the carved area ask this. */
+/* Bytes of blocks the page has carved: page->carved with profiling off (so
+ * nothing changes then); with it on, carved stays 0 (see above) and this is
+ * capacity * block_size, which likewise only grows while the page is in use. */
 static inline uint32_t hak_page_carved_bytes(const hak_page_t *page) {
+  if (hak_likely(!hak_prof_on)) return page->carved;
   return (uint32_t)(page->capacity * page->block_size);
 }
 
