@@ -1,7 +1,7 @@
 # hakmem — build, test, install.
 #   make            build build/libhakmem.so and build/libhakmem.a
 #   make test       build and run the test suite (what .ci/run calls)
-#   make test-debug the core tests against a checked build (HAK_DEBUG=2: full
+#   make test-debug the core tests (and the heap profiler's) against a checked build (HAK_DEBUG=2: full
 #                   page/segment validation, plus UBSan) in build-debug/
 #   make fast       build-fast/: policy fixed at compile time (balanced)
 #   make observe    build-observe/: counters on the fast paths (HAKMEM_STATS)
@@ -87,7 +87,7 @@ test-secure:
 DEBUG_FLAGS := -DHAK_DEBUG=2 -fsanitize=undefined -fno-sanitize-recover=all
 test-debug:
 	$(MAKE) BUILD=build-debug EXTRA_CFLAGS="$(DEBUG_FLAGS)" EXTRA_LDFLAGS="-fsanitize=undefined" \
-	  test T="api stress fork churn prodcons purge release xpages firstcall dlopen cxx misuse-free_interior-abort misuse-double_free misuse-free_uncarved-abort misuse-free_slack-abort replay-"
+	  test T="api stress fork churn prodcons purge release xpages firstcall dlopen cxx misuse-free_interior-abort misuse-double_free misuse-free_uncarved-abort misuse-free_slack-abort replay- prof-"
 
 clean:
 	rm -rf $(BUILD) build-debug build-fuzz build-tsan build-fast build-observe build-secure hakmem.pc

@@ -63,6 +63,13 @@ HAK_EXPORT int hak_owns(const void *p);
  * pages, the shared segment cache and the large-block cache. */
 HAK_EXPORT void hak_collect(void);
 
+/* Heap profiling (HAKMEM_PROF=1, docs/PROFILING.md): write the sampled live
+ * heap now, in gperftools' heap-profile format (google-pprof reads it), to
+ * path (NULL: HAKMEM_PROF_FILE, else hakmem.PID.heap), and the same as folded
+ * stacks to path.folded. Returns 0, or -1 with errno set (ENOTSUP when
+ * profiling is off, or the error of open/write). */
+HAK_EXPORT int hak_prof_dump(const char *path);
+
 /* Counters, process-wide. Event counts are cumulative since start-up. */
 typedef struct hak_stats_s {
   uint64_t os_mmap;            /* mmap calls */

@@ -6,6 +6,7 @@
 #include <errno.h>
 
 #include "internal.h"
+#include "prof.h"
 
 const char *hak_version(void) { return "hakmem 0.1.0"; }
 
@@ -43,6 +44,7 @@ void *hak_malloc_aligned_impl(size_t alignment, size_t size, bool zero) {
     }
   }
   if (hak_heap_tls == &hak_heap_empty && hak_heap_init_thread() == NULL) { errno = ENOMEM; return NULL; }
+  if (hak_unlikely(hak_prof_on)) return hak_prof_large_alloc(size, alignment, zero);
   return hak_large_alloc(size, alignment, zero);
 }
 
@@ -87,6 +89,7 @@ void *hak_realloc(void *p, size_t size) {
   }
   if (seg->kind == HAK_PAGE_HUGE && hak_large_is_live(seg, p) && size > HAK_LARGE_MAX) {
     void *q = hak_large_realloc(seg, p, size);
+    if (q != NULL && hak_unlikely(hak_prof_on)) hak_prof_realloc(p, q, size);
     if (q != NULL) return q;
   }
   size_t usable = hak_usable_size_checked(p, "realloc");

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "prof.h"
 
 /* One line "hakmem: FN: WHAT 0x..." then, by HAKMEM_INVALID_FREE, abort (the
  * default), go on, or stay silent; the call is refused in every case. */
@@ -109,7 +110,7 @@ static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block
 static void *page_block_of(hak_page_t *page, void *p) {
   if (!page->in_use || (uint8_t *)p < page->start) return NULL;
   size_t off = (size_t)((uint8_t *)p - page->start);
-  if (off >= page->carved) return NULL;
+  if (off >= hak_page_carved_bytes(page)) return NULL; /* page->carved is 0 when profiling */
   /* off / block_size by the reciprocal (exact: off * block_size < 2^64) */
   size_t idx = (size_t)(((unsigned __int128)off * page->block_divisor) >> 64);
   uint8_t *b = page->start + idx * page->block_size;
@@ -120,6 +121,7 @@ static void *page_block_of(hak_page_t *page, void *p) {
 /* Nothing here makes a system call that can fail on a valid pointer, and
  * os.c preserves errno in any case: free leaves errno alone. */
 void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) {
+  if (hak_unlikely(hak_prof_on) && hak_prof_free_local(seg, page, p, fn)) return; /* prof.h */
   if (hak_unlikely(seg->cookie != ((uintptr_t)seg ^ hak_secret))) {
     hak_invalid_pointer(fn, p);
     return;
@@ -146,7 +148,8 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     if (heap != NULL && hak_segment_reclaim_for_free(heap, seg)) owner = heap;
     if (heap == NULL) heap = &hak_heap_empty;
   }
-  if (owner == heap) {
+  /* profiling: a thread's own frees go to xthread_free too (prof.h) */
+  if (owner == heap && !hak_prof_on) {
     HAK_OBSERVE_INC(heap->stats.obs_free_slow);
     HAK_OBSERVE_INC(heap->stats.obs_free[page->class_idx]);
     hak_page_free_local(heap, page, block, fn);
@@ -180,7 +183,7 @@ size_t hak_usable_size_checked(const void *p, const char *fn) {
 int hak_owns(const void *p) {
   hak_segment_t *seg = p ? hak_segment_lookup(p) : NULL;
   if (seg == NULL) return 0;
-  if (seg->kind == HAK_PAGE_HUGE) return hak_large_is_live(seg, p);
+  if (seg->kind == HAK_PAGE_HUGE) return hak_large_owns(seg, p); /* prof.h: aligned inside a sampled block */
   return page_block_of(hak_page_of_block(hak_segment_page_of(seg, p)), (void *)p) != NULL;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "prof.h"
 
 _Atomic(int) hak_init_state;
 uintptr_t hak_secret;
@@ -21,6 +22,7 @@ void hak_lock(pthread_mutex_t *m) {
 }
 
 static void atfork_prepare(void) {
+  hak_prof_atfork_prepare();
   hak_release_atfork_prepare();
   hak_heap_atfork_prepare();
   hak_segment_atfork_prepare();
@@ -32,6 +34,7 @@ static void atfork_parent(void) {
   hak_segment_atfork_parent();
   hak_heap_atfork_parent();
   hak_release_atfork_parent();
+  hak_prof_atfork_parent();
 }
 
 static void atfork_child(void) {
@@ -39,6 +42,7 @@ static void atfork_child(void) {
   hak_segment_atfork_child();
   hak_heap_atfork_child();
   hak_release_atfork_child();
+  hak_prof_atfork_child();
 }
 
 static uintptr_t make_secret(void) {
@@ -61,6 +65,7 @@ void hak_init(void) {
 #endif
   hak_os_init(hak_secret);
   hak_options_init();
+  hak_prof_init();
   hak_stats_init();
   hak_heap_key_create();
   atomic_store_explicit(&hak_init_state, 2, memory_order_release);
@@ -73,8 +78,10 @@ void hak_init(void) {
 __attribute__((constructor(101))) static void hak_process_init(void) {
   if (atomic_load(&hak_init_state) != 2) hak_init();
   if (hak_heap_tls == &hak_heap_empty) hak_heap_init_thread();
+  hak_prof_start(); /* HAKMEM_PROF: map the tables, prime the unwinder */
 }
 
 __attribute__((destructor(101))) static void hak_process_done(void) {
+  hak_prof_at_exit(); /* HAKMEM_PROF: write the profile (and the leak report) */
   hak_stats_at_exit();
 }

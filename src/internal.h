@@ -39,6 +39,12 @@ typedef struct hak_options_s {
   hak_invalid_mode_t invalid;
   int stats;                 /* print stats to stderr at exit: 0 no, 1 text, 2 JSON */
   char stats_file[256];      /* append stats to this file at exit */
+  /* heap profiler (prof.c) */
+  bool prof;                 /* HAKMEM_PROF */
+  bool prof_leaks;           /* HAKMEM_PROF_LEAKS: report live samples at exit */
+  size_t prof_sample;        /* HAKMEM_PROF_SAMPLE: mean bytes between samples (0: default) */
+  uint64_t prof_seed;        /* HAKMEM_PROF_SEED: fixed sampling seed (tests), 0: random */
+  char prof_file[256];       /* HAKMEM_PROF_FILE */
 } hak_options_t;
 extern hak_options_t hak_options hak_internal;
 void hak_options_init(void) hak_internal;
@@ -331,6 +337,16 @@ static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
     heap->pages_direct[qidx] = first;
     if (qidx <= HAK_SMALL_DIRECT_CLASS_MAX) hak_heap_set_small_direct(heap, qidx, first);
   }
+}
+
+extern bool hak_prof_on hak_internal; /* HAKMEM_PROF: set once at start-up (prof.c) */
+
+/* Bytes of blocks the page has carved: page->carved with profiling off (so
+ * nothing changes then); with it on, carved stays 0 (see above) and this is
+ * capacity * block_size, which likewise only grows while the page is in use. */
+static inline uint32_t hak_page_carved_bytes(const hak_page_t *page) {
+  if (hak_likely(!hak_prof_on)) return page->carved;
+  return (uint32_t)(page->capacity * page->block_size);
 }
 
 #include "secure.h" /* free-list links; secure mode's checks (make secure) */

@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "internal.h"
+#include "prof.h"
 
 #define LARGE_CACHE_SLOTS 64
 
@@ -207,7 +208,22 @@ bool hak_large_is_live(const hak_segment_t *seg, const void *p) {
  * while its mapping sits in the reuse cache (in_use == 0): freeing it again is
  * a double free, refused like any invalid pointer. The exchange makes two
  * threads freeing the same block at once see one free and one double free. */
+/* Profiling: a sampled block is huge, and an aligned allocation may hand out
+ * a pointer inside it (alloc.c then marks the page has_aligned; nothing else
+ * does that to a huge page). The start of the block p is in, or p. */
+static void *large_block_of(const hak_segment_t *seg, void *p) {
+  if (seg->pages[0].has_aligned && (uint8_t *)p > seg->huge_block &&
+      (uint8_t *)p < seg->huge_block + seg->pages[0].block_size)
+    return seg->huge_block;
+  return p;
+}
+
+bool hak_large_owns(const hak_segment_t *seg, const void *p) {
+  return hak_large_is_live(seg, large_block_of(seg, (void *)p));
+}
+
 void hak_large_free_checked(hak_segment_t *seg, void *p, const char *fn) {
+  p = large_block_of(seg, p);
   if (p != seg->huge_block) {
     hak_invalid_pointer(fn, p);
     return;
@@ -216,6 +232,7 @@ void hak_large_free_checked(hak_segment_t *seg, void *p, const char *fn) {
     hak_double_free(fn, p);
     return;
   }
+  if (hak_unlikely(hak_prof_on)) hak_prof_free(p);
   hak_large_free(seg);
 }
 

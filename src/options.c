@@ -38,7 +38,6 @@ static void warn_ignored(const char *name, const char *value) {
   hak_write_stderr("\n");
 }
 
-#if !HAK_FAST
 /* A number with an optional K/M/G suffix (powers of 1024). */
 static bool parse_size(const char *s, size_t *out) {
   if (*s == 0) return false;
@@ -62,8 +61,6 @@ static bool parse_size(const char *s, size_t *out) {
   *out = v << shift;
   return true;
 }
-
-#endif
 
 static bool parse_bool(const char *s, bool *out) {
   if (strcmp(s, "1") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0 || strcmp(s, "true") == 0) { *out = true; return true; }
@@ -141,6 +138,27 @@ void hak_options_init(void) {
     if (strcmp(v, "json") == 0) hak_options.stats = 2;
     else if (parse_bool(v, &on)) hak_options.stats = on;
     else warn_ignored("HAKMEM_STATS", v);
+  }
+  /* the heap profiler (prof.c), in every build flavour */
+  if ((v = env_get("HAKMEM_PROF")) != NULL && !parse_bool(v, &hak_options.prof)) warn_ignored("HAKMEM_PROF", v);
+  if ((v = env_get("HAKMEM_PROF_LEAKS")) != NULL) {
+    if (!parse_bool(v, &hak_options.prof_leaks)) warn_ignored("HAKMEM_PROF_LEAKS", v);
+    else if (hak_options.prof_leaks) hak_options.prof = true; /* a leak report needs the profiler */
+  }
+  if ((v = env_get("HAKMEM_PROF_SAMPLE")) != NULL) {
+    size_t n;
+    if (parse_size(v, &n) && n >= 1 && n <= ((size_t)1 << 40)) hak_options.prof_sample = n;
+    else warn_ignored("HAKMEM_PROF_SAMPLE", v);
+  }
+  if ((v = env_get("HAKMEM_PROF_SEED")) != NULL) {
+    size_t n;
+    if (parse_size(v, &n) && n != 0) hak_options.prof_seed = n;
+    else warn_ignored("HAKMEM_PROF_SEED", v);
+  }
+  if ((v = env_get("HAKMEM_PROF_FILE")) != NULL) {
+    size_t n = strlen(v);
+    if (n > 0 && n < sizeof(hak_options.prof_file) - 16) memcpy(hak_options.prof_file, v, n + 1);
+    else warn_ignored("HAKMEM_PROF_FILE", v);
   }
   if ((v = env_get("HAKMEM_STATS_FILE")) != NULL) {
     size_t n = strlen(v);

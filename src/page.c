@@ -9,6 +9,7 @@
 #include <sched.h>
 
 #include "internal.h"
+#include "prof.h"
 
 /* ---- size classes -------------------------------------------------------- */
 size_t hak_class_block_size(size_t c) {
@@ -133,6 +134,7 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
   page->free_is_zero = page->is_zero;
   page->capacity += (uint32_t)n;
   page->carved = (uint32_t)(page->capacity * bsize);
+  if (hak_unlikely(hak_prof_on)) page->carved = 0; /* prof.h: every free leaves the fast path */
   heap->stats.blocks_carved += n;
   hak_release_page_full(page);
 }
@@ -369,7 +371,7 @@ void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
     heap = hak_heap_init_thread();
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }
-  if (size > HAK_LARGE_MAX) return hak_large_alloc(size, 0, zero);
+  if (size > HAK_LARGE_MAX) return hak_unlikely(hak_prof_on) ? hak_prof_large_alloc(size, 0, zero) : hak_large_alloc(size, 0, zero);
   if ((++heap->stats.malloc_generic & 255) == 0) hak_stats_merge_heap(&heap->stats);
   if (atomic_load_explicit(&heap->xpages, memory_order_relaxed) != NULL) hak_page_process_xpages(heap);
   hak_release_tick(heap);
@@ -377,5 +379,6 @@ void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
   HAK_OBSERVE_INC(heap->stats.obs_malloc[c]);
   hak_page_t *page = heap_find_page(heap, c);
   if (hak_unlikely(page == NULL)) { errno = ENOMEM; return NULL; }
+  if (hak_unlikely(hak_prof_on)) return hak_prof_malloc(heap, page, size, zero); /* sampling */
   return hak_page_pop(page, page->free, size, zero);
 }

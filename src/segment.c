@@ -19,6 +19,7 @@
 #include <errno.h>
 
 #include "internal.h"
+#include "prof.h"
 
 _Atomic(uint8_t) hak_segment_map[HAK_SEGMAP_SIZE];
 
@@ -566,7 +567,7 @@ void hak_census_segment(hak_census_t *c, const hak_segment_t *seg) {
     }
     uint32_t in_use = hak_page_in_use(page), cls = page->class_idx;
     if (in_use > page->capacity) in_use = page->capacity;
-    uint64_t committed = hak_align_up(page->carved, HAK_OS_PAGE_SIZE);
+    uint64_t committed = hak_align_up(hak_page_carved_bytes(page), HAK_OS_PAGE_SIZE);
     if (!page->is_zero) committed = area; /* re-used page: the rest may be resident */
     uint64_t purged = hak_release_purged_bytes(page);
     committed = committed > purged ? committed - purged : 0;

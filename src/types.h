@@ -264,6 +264,7 @@ struct hak_heap_s {
   uint32_t release_ticks;
   bool in_pass;             /* hak_release_pass is running (no re-entry) */
   bool live;
+  void *prof;               /* prof.c: sampling countdowns (kept when the record is recycled) */
 };
 
 #endif /* HAK_TYPES_H */

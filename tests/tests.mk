@@ -17,7 +17,7 @@ TEST_MISUSE   := $(patsubst tests/misuse/%.c,$(TEST_DIR)/misuse/%,$(wildcard tes
 TEST_KNOWN    := $(patsubst tests/known/%.c,$(TEST_DIR)/known/%,$(wildcard tests/known/*.c))
 TEST_REGRESS  := $(patsubst tests/regress/%.c,$(TEST_DIR)/regress/%,$(wildcard tests/regress/*.c))
 TEST_PROGS    := $(addprefix $(TEST_DIR)/,api stress stress_preload fork churn prodcons larson purge release stats xpages firstcall \
-                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog replay_alloc) $(TEST_MISUSE) $(TEST_KNOWN) $(TEST_REGRESS)
+                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog replay_alloc prof) $(TEST_MISUSE) $(TEST_KNOWN) $(TEST_REGRESS)
 
 # $(call test_build,COMMAND): run COMMAND (which writes $@); on failure keep the log, no binary.
 define test_build
@@ -39,6 +39,10 @@ $(TEST_DIR)/api $(TEST_DIR)/stress $(TEST_DIR)/fork $(TEST_DIR)/churn $(TEST_DIR
 $(TEST_DIR)/firstcall $(TEST_DIR)/rlimit $(TEST_DIR)/crowd $(TEST_DIR)/valgrind_prog: \
     $(TEST_DIR)/%: tests/%.c $(TEST_DEPS)
 	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))
+
+# the heap profiler's test: -rdynamic so that dladdr names its allocation sites
+$(TEST_DIR)/prof: tests/prof.c $(TEST_DEPS)
+	$(call test_build,$(CC) $(TEST_CFLAGS) -rdynamic $< -o $@ $(TEST_LINK) -lm)
 
 # plain programs, run under LD_PRELOAD
 $(TEST_DIR)/stress_preload $(TEST_DIR)/firstcall_preload: $(TEST_DIR)/%_preload: tests/%.c $(TEST_DEPS)
