@@ -328,6 +328,12 @@ bool hak_prof_free_local(hak_segment_t *seg, hak_page_t *page, void *p, const ch
   uint64_t off = (uint64_t)((uint8_t *)p - page->start);
   if (off >= hak_page_carved_bytes(page) || off * page->block_divisor >= page->block_divisor) return false;
   hak_block_t *b = p;
+#if HAK_SECURE
+  if (hak_secure_is_free(page, b)) { /* already on a free list */
+    hak_double_free(fn, p);
+    return true;
+  }
+#endif
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   do {
     if ((old & HAK_XFREE_STATE) == HAK_XFREE_ARMED) return false; /* a full page: the generic path notifies */
@@ -335,7 +341,7 @@ bool hak_prof_free_local(hak_segment_t *seg, hak_page_t *page, void *p, const ch
       hak_double_free(fn, p);
       return true;
     }
-    b->next = (hak_block_t *)(old & ~HAK_XFREE_STATE);
+    hak_link_set(b, (hak_block_t *)(old & ~HAK_XFREE_STATE));
   } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)b | (old & HAK_XFREE_STATE),
                                                   memory_order_release, memory_order_relaxed));
   return true;
@@ -347,11 +353,11 @@ bool hak_prof_free_local(hak_segment_t *seg, hak_page_t *page, void *p, const ch
 static void stash(hak_page_t *page, hak_block_t *list) {
   uint32_t n = 1;
   hak_block_t *tail = list;
-  while (tail->next != NULL) { tail = tail->next; n++; }
+  for (hak_block_t *next; (next = hak_link_get(tail)) != NULL; tail = next) n++;
   page->used += n;
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   do {
-    tail->next = (hak_block_t *)(old & ~HAK_XFREE_STATE);
+    hak_link_set(tail, (hak_block_t *)(old & ~HAK_XFREE_STATE));
   } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)list | (old & HAK_XFREE_STATE),
                                                   memory_order_release, memory_order_relaxed));
 }
@@ -368,11 +374,11 @@ static void limit_prefix(hak_page_t *page, int64_t *left) {
     return;
   }
   int64_t n = 1;
-  while (n < k && b->next != NULL) { b = b->next; n++; }
+  while (n < k && hak_link_get(b) != NULL) { b = hak_link_get(b); n++; }
   *left -= n * bs;
-  hak_block_t *rest = b->next;
+  hak_block_t *rest = hak_link_get(b);
   if (rest == NULL) return;
-  b->next = NULL;
+  hak_link_set(b, NULL);
   stash(page, rest);
 }
 
