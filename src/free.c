@@ -102,8 +102,8 @@ static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block
 static void *page_block_of(hak_page_t *page, void *p) {
   if (!page->in_use || (uint8_t *)p < page->start) return NULL;
   size_t off = (size_t)((uint8_t *)p - page->start);
-  if (off >= page->carved) return NULL;
-  /* off / block_size by the reciprocal (exact: off * block_size < 2^64) */
+  if (off >= hak_page_carved(page)) return NULL;
+  /* off / block_size by the reciprocal (exact below 2^23, see types.h) */
   size_t idx = (size_t)(((unsigned __int128)off * page->block_divisor) >> 64);
   uint8_t *b = page->start + idx * page->block_size;
   if (b != (uint8_t *)p && !page->has_aligned) return NULL;

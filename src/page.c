@@ -104,12 +104,12 @@ void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t ar
   page->class_idx = (uint8_t)class_idx;
   page->start = start;
   page->block_size = bsize;
-  page->block_divisor = UINT64_MAX / bsize + 1;
+  page->block_divisor = hak_block_divisor(bsize);
   page->capacity = 0;
-  page->carved = 0;
+  page->block_limit = 0;
   page->mark = 0;
   page->detached = page->purged = 0;
-  page->reserved = (uint32_t)(area / bsize);
+  page->reserved = (uint16_t)(area / bsize);
   page->next = page->prev = NULL;
   hak_assert(atomic_load(&page->xthread_free) == 0); /* a pinned page is never freed */
 }
@@ -120,15 +120,15 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
   size_t bsize = page->block_size;
   size_t n = HAK_EXTEND_BYTES / bsize;
   if (n == 0) n = 1;
-  if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
+  if (n > (size_t)(page->reserved - page->capacity)) n = (size_t)(page->reserved - page->capacity);
   uint8_t *first = page->start + (size_t)page->capacity * bsize;
   uint8_t *b = first;
   for (size_t i = 1; i < n; i++, b += bsize) ((hak_block_t *)b)->next = (hak_block_t *)(b + bsize);
   ((hak_block_t *)b)->next = NULL;
   page->free = (hak_block_t *)first;
   page->free_is_zero = page->is_zero;
-  page->capacity += (uint32_t)n;
-  page->carved = (uint32_t)(page->capacity * bsize);
+  page->capacity += (uint16_t)n;
+  page->block_limit = page->capacity * (page->block_divisor * bsize); /* mod 2^64: see hak_page_is_block_start */
   heap->stats.blocks_carved += n;
   hak_release_page_full(page);
 }

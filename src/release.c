@@ -91,7 +91,7 @@ static bool unit_is_block(const hak_page_t *page) { return page->block_size > HA
 /* Units of the carved area: whole OS pages of it, or its blocks. */
 static unsigned unit_count(const hak_page_t *page) {
   if (unit_is_block(page)) return page->capacity;
-  return page->carved / UNIT_SIZE;
+  return hak_page_carved(page) / UNIT_SIZE;
 }
 
 /* Blocks [lo, hi) overlap unit u. */

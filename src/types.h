@@ -110,8 +110,10 @@ typedef struct hak_segment_s hak_segment_t;
  *   - every block of the page is in exactly one of: handed out, `free`,
  *     `xthread_free`, detached (it overlaps a unit of `detached`, see
  *     release.c), or not yet carved (index >= capacity);
- *   - carved == capacity * block_size: the free fast path accepts a pointer
- *     only below start + carved (0 while the page is not in use);
+ *   - block_limit == capacity * (block_divisor * block_size mod 2^64): the
+ *     free fast path accepts p only if (p - start) * block_divisor mod 2^64
+ *     is below it, which holds exactly for the starts of the carved blocks
+ *     (hak_page_is_block_start; 0 while the page is not in use);
  *   - used = in use + bias - mark (mod 2^32), where "in use" = capacity -
  *     |free| - detached blocks; blocks in xthread_free still count as in use
  *     until the owner collects them;
@@ -138,13 +140,13 @@ typedef struct hak_page_s {
   uint8_t free_is_zero;    /* every block on `free` is zero beyond its link word */
   uint8_t class_idx;
   uint8_t *start;          /* first block */
+  uint64_t block_divisor;  /* floor(2^64/block_size) + 1: off / block_size == (off * divisor) >> 64 (off < 2^23) */
+  uint64_t block_limit;    /* see above: block starts below it, 0 = none */
   size_t block_size;
-  uint64_t block_divisor;  /* 2^64/block_size+1: off is a multiple of block_size iff off*divisor < divisor */
-  uint32_t carved;         /* capacity * block_size: bytes of blocks carved so far */
   uint32_t mark;           /* thin mark: `used` counts from here (see release.c) */
+  uint16_t capacity;       /* blocks carved so far */
+  uint16_t reserved;       /* blocks that fit */
   /* colder fields */
-  uint32_t capacity;       /* blocks carved so far */
-  uint32_t reserved;       /* blocks that fit */
   uint8_t in_use;          /* given to a size class (else free in its segment) */
   uint8_t is_zero;         /* memory past `capacity` is known to be zero */
   uint8_t is_dirty;        /* free in the segment and not yet purged */
