@@ -3,7 +3,10 @@
  * blocks, and blocks owned by another thread.
  *
  * Cross-thread free (free-list sharding): the block is pushed with a CAS on
- * its page's xthread_free list, which only the owner ever empties.
+ * its page's xthread_free list, which only the owner ever empties. With
+ * HAK_XCACHE a thread with a heap batches these per page first (xcache.c)
+ * and pushes a whole chain with one CAS, by the same protocol: a chain is a
+ * block here.
  *
  * Notification. When the owner parks a page in its full queue it arms it
  * (state ARMED, see types.h): the first remote free to find it armed swaps
@@ -74,7 +77,9 @@ static void notify_owner(hak_segment_t *seg, hak_page_t *page) {
   hak_page_set_xstate(page, HAK_XFREE_PUSHING, HAK_XFREE_LISTED);
 }
 
-static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block, const char *fn) {
+/* Push the chain first..last (linked by next; one block: first == last) on
+ * the page's remote list with one CAS. */
+static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last, const char *fn) {
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   for (;;) {
     uintptr_t state = old & HAK_XFREE_STATE;
@@ -86,15 +91,21 @@ static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block
       continue;
     }
     hak_block_t *head = (hak_block_t *)(old & ~HAK_XFREE_STATE);
-    if (hak_unlikely(head == block)) { /* freed twice in a row: refused */
-      hak_double_free(fn, block);
-      return;
+    if (hak_unlikely(head == first)) { /* freed twice in a row: refused */
+      hak_double_free(fn, first);
+      if (first == last) return;
+      first = first->next; /* the rest of a chain still goes */
+      continue;
     }
-    block->next = head;
-    if (atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)block | state,
+    last->next = head;
+    if (atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)first | state,
                                               memory_order_release, memory_order_relaxed))
       return;
   }
+}
+
+void hak_free_remote_chain(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last) {
+  free_remote(seg, page, first, last, "free");
 }
 
 /* The start of the block that p points into, or NULL if p is not a pointer
@@ -121,8 +132,11 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     hak_large_free_checked(seg, p, fn);
     return;
   }
-  page = hak_page_of_block(page);
-  hak_block_t *block = page_block_of(page, p);
+  hak_block_t *block = p; /* a block start (the commonest case: another thread's block) */
+  if (!hak_page_is_block_start(page, p)) {
+    page = hak_page_of_block(page);
+    block = page_block_of(page, p);
+  }
   if (block == NULL) {
     hak_invalid_pointer(fn, p);
     return;
@@ -145,7 +159,8 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     if (heap != &hak_heap_empty) heap->stats.obs_free_remote++;
     else atomic_fetch_add_explicit(&hak_obs_free_remote_heapless, 1, memory_order_relaxed);
 #endif
-    free_remote(seg, page, block, fn);
+    if (HAK_XCACHE && heap != &hak_heap_empty) hak_xcache_put(heap, seg, page, block, fn); /* batched (xcache.c) */
+    else free_remote(seg, page, block, block, fn);
   }
 }
 

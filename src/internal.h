@@ -225,6 +225,17 @@ void hak_double_free(const char *fn, const void *p) hak_internal;
 void hak_free_unmapped(void *p, const char *fn) hak_internal;
 size_t hak_usable_size_checked(const void *p, const char *fn) hak_internal;
 
+void hak_free_remote_chain(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last) hak_internal;
+
+/* ---- xcache.c: batched remote frees (HAK_XCACHE, off by default) ------------- */
+void hak_xcache_put(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *page, hak_block_t *block, const char *fn) hak_internal;
+void hak_xcache_flush(hak_heap_t *heap) hak_internal;
+#if HAK_XCACHE
+#define HAK_XCACHE_FLUSH(heap) hak_xcache_flush(heap)
+#else
+#define HAK_XCACHE_FLUSH(heap) ((void)0)
+#endif
+
 /* ---- alloc.c ------------------------------------------------------------ */
 void *hak_malloc_aligned_impl(size_t alignment, size_t size, bool zero) hak_internal;
 
@@ -331,6 +342,11 @@ static inline void hak_page_set_mark(hak_page_t *page, uint32_t m) {
 static inline hak_heap_t *hak_segment_owner(const hak_segment_t *seg) {
   return atomic_load_explicit(&((hak_segment_t *)seg)->owner, memory_order_relaxed);
 }
+
+/* Is the segment in the abandoned pool? A peek without the pool lock (the
+ * flag changes under it): hak_segment_reclaim_for_free checks again under
+ * the lock, and a stale 0 only makes a free remote. */
+static inline bool hak_segment_abandoned_peek(const hak_segment_t *seg) { return seg->abandoned != 0; }
 
 void hak_heap_set_small_direct(hak_heap_t *heap, size_t class_idx, hak_page_t *page) hak_internal;
 

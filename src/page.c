@@ -360,6 +360,11 @@ void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
   }
   if (size > HAK_LARGE_MAX) return hak_large_alloc(size, 0, zero);
   if ((++heap->stats.malloc_generic & 255) == 0) hak_stats_merge_heap(&heap->stats);
+#if HAK_XCACHE
+  /* our batched remote frees go out now and then (not at every slow path:
+   * a thread that allocates and frees remotely would send chains of one) */
+  if (heap->xcached != 0 && (heap->stats.malloc_generic & 63) == 0) hak_xcache_flush(heap);
+#endif
   if (atomic_load_explicit(&heap->xpages, memory_order_relaxed) != NULL) hak_page_process_xpages(heap);
   hak_release_tick(heap);
   size_t c = hak_size_class(size);

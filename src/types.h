@@ -13,6 +13,9 @@
  * Compile-time switches:
  *   HAK_DEBUG  (0/1/2): 1 = cheap internal assertions, 2 = full page/segment
  *              validation on slow paths.
+ *   HAK_XCACHE (0/1): batch remote frees per page (xcache.c). Off by default:
+ *              it did not win on the 2-core machine it was measured on
+ *              (docs/BENCHMARKS.md, "Batched remote frees").
  */
 #ifndef HAK_TYPES_H
 #define HAK_TYPES_H
@@ -26,6 +29,9 @@
 
 #ifndef HAK_DEBUG
 #define HAK_DEBUG 0
+#endif
+#ifndef HAK_XCACHE
+#define HAK_XCACHE 0
 #endif
 
 /* ---------------------------------------------------------------------------
@@ -223,6 +229,22 @@ typedef struct hak_heap_stats_s {
 #endif
 } hak_heap_stats_t;
 
+/* Remote frees batched per page (xcache.c): a chain of blocks freed by this
+ * thread into another thread's page, pushed on the page's xthread_free with
+ * one CAS when the slot is needed for another page, when it holds
+ * HAK_XCACHE_BATCH blocks, or at a flush (every 64th malloc slow path, hak_collect,
+ * thread exit, fork). Cached blocks still count as in use in their page, so
+ * the page and its segment stay alive until the flush. */
+#define HAK_XCACHE_SLOTS 32
+#ifndef HAK_XCACHE_BATCH
+#define HAK_XCACHE_BATCH 64
+#endif
+typedef struct hak_xslot_s {
+  hak_page_t *page; /* NULL: empty */
+  hak_block_t *first, *last;
+  uint32_t count;
+} hak_xslot_t;
+
 /* A thread heap. Owned by one thread; other threads only push pages on
  * xpages (armed full pages that got a remote free: the owner takes the
  * whole list at once on its allocation slow path).
@@ -237,6 +259,10 @@ struct hak_heap_s {
   hak_segment_t *segments;                      /* all owned segments */
   hak_segment_t *segments_avail[HAK_PAGE_KINDS]; /* owned, with free pages */
   _Atomic(hak_page_t *) xpages; /* linked by page->xnext */
+#if HAK_XCACHE
+  uint32_t xcached;         /* slots of xcache in use */
+  hak_xslot_t xcache[HAK_XCACHE_SLOTS];
+#endif
   uint32_t dirty_pages;     /* free dirty pages over all owned segments */
   hak_heap_stats_t stats;
   hak_heap_t *pool_next;    /* in the pool of free heap records */
