@@ -78,8 +78,9 @@ static void notify_owner(hak_segment_t *seg, hak_page_t *page) {
 }
 
 /* Push the chain first..last (linked by next; one block: first == last) on
- * the page's remote list with one CAS. */
-static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last, const char *fn) {
+ * the page's remote list with one CAS. This one handles every state. */
+static hak_noinline void free_remote_slow(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last,
+                                          const char *fn) {
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   for (;;) {
     uintptr_t state = old & HAK_XFREE_STATE;
@@ -102,6 +103,22 @@ static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *first
                                               memory_order_release, memory_order_relaxed))
       return;
   }
+}
+
+/* The common case inline and without a stack frame: not armed, not a double
+ * free, the CAS succeeds; anything else goes to free_remote_slow. */
+static inline void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last,
+                               const char *fn) {
+  uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
+  uintptr_t state = old & HAK_XFREE_STATE;
+  hak_block_t *head = (hak_block_t *)(old & ~HAK_XFREE_STATE);
+  if (hak_likely(state != HAK_XFREE_ARMED && head != first)) {
+    last->next = head;
+    if (atomic_compare_exchange_strong_explicit(&page->xthread_free, &old, (uintptr_t)first | state,
+                                                memory_order_release, memory_order_relaxed))
+      return;
+  }
+  free_remote_slow(seg, page, first, last, fn);
 }
 
 void hak_free_remote_chain(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last) {
