@@ -15,7 +15,7 @@
 #   make bench BENCH_ARGS="--workloads random_mixed,larson --runs 3"
 
 BENCH_DIR       := $(BUILD)/bench
-BENCH_WORKLOADS := random_mixed tiny_hot mid_mixed large_realloc larson prodcons false_share phase dbcache bigbuf soak_workload
+BENCH_WORKLOADS := random_mixed tiny_hot mid_mixed large_realloc larson prodcons xfree false_share phase dbcache bigbuf soak_workload
 BENCH_BINS      := $(addprefix $(BENCH_DIR)/,$(BENCH_WORKLOADS))
 # -fno-builtin-*: the compiler must not drop malloc/free pairs or fold them away.
 BENCH_CFLAGS    := -std=gnu11 -O2 -g -pthread -D_GNU_SOURCE -Wall -Wextra -Wshadow \

@@ -3,7 +3,10 @@
  * blocks, and blocks owned by another thread.
  *
  * Cross-thread free (free-list sharding): the block is pushed with a CAS on
- * its page's xthread_free list, which only the owner ever empties.
+ * its page's xthread_free list, which only the owner ever empties. With
+ * HAK_XCACHE a thread with a heap batches these per page first (xcache.c)
+ * and pushes a whole chain with one CAS, by the same protocol: a chain is a
+ * block here.
  *
  * Notification. When the owner parks a page in its full queue it arms it
  * (state ARMED, see types.h): the first remote free to find it armed swaps
@@ -76,13 +79,10 @@ static void notify_owner(hak_segment_t *seg, hak_page_t *page) {
   hak_page_set_xstate(page, HAK_XFREE_PUSHING, HAK_XFREE_LISTED);
 }
 
-static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block, const char *fn) {
-#if HAK_SECURE
-  if (hak_secure_is_free(page, block)) { /* already on a free list */
-    hak_double_free(fn, block);
-    return;
-  }
-#endif
+/* Push the chain first..last (linked by next; one block: first == last) on
+ * the page's remote list with one CAS. This one handles every state. */
+static hak_noinline void free_remote_slow(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last,
+                                          const char *fn) {
   uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
   for (;;) {
     uintptr_t state = old & HAK_XFREE_STATE;
@@ -94,15 +94,43 @@ static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block
       continue;
     }
     hak_block_t *head = (hak_block_t *)(old & ~HAK_XFREE_STATE);
-    if (hak_unlikely(head == block)) { /* freed twice in a row: refused */
-      hak_double_free(fn, block);
-      return;
+    if (hak_unlikely(head == first)) { /* freed twice in a row: refused */
+      hak_double_free(fn, first);
+      if (first == last) return;
+      first = hak_link_get(first); /* the rest of a chain still goes */
+      continue;
     }
-    hak_link_set(block, head);
-    if (atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)block | state,
+    hak_link_set(last, head);
+    if (atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)first | state,
                                               memory_order_release, memory_order_relaxed))
       return;
   }
+}
+
+/* The common case inline and without a stack frame: not armed, not a double
+ * free, the CAS succeeds; anything else goes to free_remote_slow. */
+static inline void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last,
+                               const char *fn) {
+#if HAK_SECURE
+  if (hak_secure_is_free(page, first)) { /* already on a free list (secure: no chains) */
+    hak_double_free(fn, first);
+    return;
+  }
+#endif
+  uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
+  uintptr_t state = old & HAK_XFREE_STATE;
+  hak_block_t *head = (hak_block_t *)(old & ~HAK_XFREE_STATE);
+  if (hak_likely(state != HAK_XFREE_ARMED && head != first)) {
+    hak_link_set(last, head);
+    if (atomic_compare_exchange_strong_explicit(&page->xthread_free, &old, (uintptr_t)first | state,
+                                                memory_order_release, memory_order_relaxed))
+      return;
+  }
+  free_remote_slow(seg, page, first, last, fn);
+}
+
+void hak_free_remote_chain(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last) {
+  free_remote(seg, page, first, last, "free");
 }
 
 /* The start of the block that p points into, or NULL if p is not a pointer
@@ -110,8 +138,8 @@ static void free_remote(hak_segment_t *seg, hak_page_t *page, hak_block_t *block
 static void *page_block_of(hak_page_t *page, void *p) {
   if (!page->in_use || (uint8_t *)p < page->start) return NULL;
   size_t off = (size_t)((uint8_t *)p - page->start);
-  if (off >= hak_page_carved_bytes(page)) return NULL; /* page->carved is 0 when profiling */
-  /* off / block_size by the reciprocal (exact: off * block_size < 2^64) */
+  if (off >= hak_page_carved(page)) return NULL;
+  /* off / block_size by the reciprocal (exact below 2^23, see types.h) */
   size_t idx = (size_t)(((unsigned __int128)off * page->block_divisor) >> 64);
   uint8_t *b = page->start + idx * page->block_size;
   if (b != (uint8_t *)p && !page->has_aligned) return NULL;
@@ -130,8 +158,11 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     hak_large_free_checked(seg, p, fn);
     return;
   }
-  page = hak_page_of_block(page);
-  hak_block_t *block = page_block_of(page, p);
+  hak_block_t *block = p; /* a block start (the commonest case: another thread's block) */
+  if (!hak_page_is_block_start(page, p)) {
+    page = hak_page_of_block(page);
+    block = page_block_of(page, p);
+  }
   if (block == NULL) {
     hak_invalid_pointer(fn, p);
     return;
@@ -158,7 +189,8 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     if (heap != &hak_heap_empty) heap->stats.obs_free_remote++;
     else atomic_fetch_add_explicit(&hak_obs_free_remote_heapless, 1, memory_order_relaxed);
 #endif
-    free_remote(seg, page, block, fn);
+    if (HAK_XCACHE && heap != &hak_heap_empty) hak_xcache_put(heap, seg, page, block, fn); /* batched (xcache.c) */
+    else free_remote(seg, page, block, block, fn);
   }
 }
 

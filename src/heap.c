@@ -147,6 +147,7 @@ void hak_heap_thread_done(void *arg) {
    * heap, released again if glibc runs the key destructors once more. */
   hak_heap_tls = &hak_heap_empty;
   hak_heap_released = true;
+  HAK_XCACHE_FLUSH(heap); /* blocks cached for other threads' pages */
   hak_page_process_xpages(heap);
   heap_free_empty_pages(heap);
   hak_segment_abandon_all(heap);
@@ -173,6 +174,7 @@ void hak_heap_release_current(void) {
  * pages, purge free memory (also inside pages in use). */
 void hak_heap_collect(hak_heap_t *heap) {
   if (heap == &hak_heap_empty) return;
+  HAK_XCACHE_FLUSH(heap);
   hak_page_process_xpages(heap);
   hak_segment_collect_abandoned(heap);
   heap_free_empty_pages(heap);
@@ -191,7 +193,10 @@ void hak_heap_census(hak_census_t *c) {
 
 hak_heap_t *hak_heap_all(void) { return atomic_load_explicit(&heap_all, memory_order_acquire); }
 
-void hak_heap_atfork_prepare(void) { hak_lock(&heap_lock); }
+void hak_heap_atfork_prepare(void) {
+  if (hak_heap_tls != &hak_heap_empty) HAK_XCACHE_FLUSH(hak_heap_tls); /* nothing cached crosses a fork */
+  hak_lock(&heap_lock);
+}
 void hak_heap_atfork_parent(void) { pthread_mutex_unlock(&heap_lock); }
 void hak_heap_atfork_child(void) {
   pthread_mutex_init(&heap_lock, NULL);

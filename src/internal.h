@@ -148,16 +148,20 @@ void hak_lock(pthread_mutex_t *m) hak_internal;
 
 /* ---- segment.c ---------------------------------------------------------- */
 /* One byte per 4 MiB of the 47-bit user address space (32 MiB of BSS,
- * touched only where segments live): 1 where a live segment starts; k > 1
- * where a block aligned to 4 MiB or more starts whose segment header is k-1
- * segments lower (large.c); 0 elsewhere. */
+ * touched only where segments live): HAK_SEGMAP_LIVE | page_shift where a
+ * live segment starts (the free fast path finds the page without loading the
+ * segment's page_shift); k in 1..127 where a block aligned to 4 MiB or more
+ * starts whose segment header is k segments lower (large.c); 0 elsewhere. */
 #define HAK_SEGMAP_SIZE ((size_t)1 << (47 - HAK_SEGMENT_SHIFT))
+#define HAK_SEGMAP_LIVE ((uint8_t)0x80)
+#define HAK_SEGMAP_SHIFT_MASK ((uint8_t)0x3f)
 extern _Atomic(uint8_t) hak_segment_map[HAK_SEGMAP_SIZE] hak_internal;
 hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind, size_t bsize) hak_internal;
 void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) hak_internal;
 hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t alignment, size_t align_offset) hak_internal;
 void hak_segment_unmap(hak_segment_t *seg) hak_internal;
 void hak_segment_map_mark(const void *region, uint8_t value) hak_internal;
+void hak_segment_map_set_live(const hak_segment_t *seg) hak_internal;
 hak_segment_t *hak_segment_lookup(const void *p) hak_internal;
 void hak_segment_abandon_all(hak_heap_t *heap) hak_internal;
 bool hak_segment_reclaim_for_free(hak_heap_t *heap, hak_segment_t *seg) hak_internal;
@@ -245,6 +249,17 @@ void hak_wrong_size(const char *fn, const void *p) hak_internal; /* free_sized: 
 void hak_free_unmapped(void *p, const char *fn) hak_internal;
 size_t hak_usable_size_checked(const void *p, const char *fn) hak_internal;
 
+void hak_free_remote_chain(hak_segment_t *seg, hak_page_t *page, hak_block_t *first, hak_block_t *last) hak_internal;
+
+/* ---- xcache.c: batched remote frees (HAK_XCACHE, off by default) ------------- */
+void hak_xcache_put(hak_heap_t *heap, hak_segment_t *seg, hak_page_t *page, hak_block_t *block, const char *fn) hak_internal;
+void hak_xcache_flush(hak_heap_t *heap) hak_internal;
+#if HAK_XCACHE
+#define HAK_XCACHE_FLUSH(heap) hak_xcache_flush(heap)
+#else
+#define HAK_XCACHE_FLUSH(heap) ((void)0)
+#endif
+
 /* ---- alloc.c ------------------------------------------------------------ */
 void *hak_malloc_aligned_impl(size_t alignment, size_t size, bool zero) hak_internal;
 
@@ -282,16 +297,24 @@ static inline hak_segment_t *hak_ptr_segment(const void *p) {
   return (hak_segment_t *)((uintptr_t)p & ~HAK_SEGMENT_MASK);
 }
 
-/* Is p inside the first 4 MiB of a live hakmem segment? Never touches p.
- * (False for far-aligned large blocks too: hak_segment_lookup finds those.) */
-static inline bool hak_segment_map_has(const void *p) {
+/* The segment map byte of p: HAK_SEGMAP_LIVE | page_shift if p is inside
+ * the first 4 MiB of a live hakmem segment, else a value without
+ * HAK_SEGMAP_LIVE (far-aligned large blocks too: hak_segment_lookup finds
+ * those). Never touches p. */
+static inline uint8_t hak_segment_map_at(const void *p) {
   uintptr_t i = (uintptr_t)p >> HAK_SEGMENT_SHIFT;
-  return i < HAK_SEGMAP_SIZE && atomic_load_explicit(&hak_segment_map[i], memory_order_relaxed) == 1;
+  return i < HAK_SEGMAP_SIZE ? atomic_load_explicit(&hak_segment_map[i], memory_order_relaxed) : 0;
+}
+
+/* The page descriptor of p in its segment, by the segment's page shift
+ * (as read from the map: the & is free, x86 shifts use the count mod 64). */
+static inline hak_page_t *hak_page_at(const hak_segment_t *seg, const void *p, unsigned page_shift) {
+  size_t idx = ((uintptr_t)p & HAK_SEGMENT_MASK) >> (page_shift & HAK_SEGMAP_SHIFT_MASK);
+  return (hak_page_t *)seg + idx;
 }
 
 static inline hak_page_t *hak_segment_page_of(const hak_segment_t *seg, const void *p) {
-  size_t idx = ((uintptr_t)p & HAK_SEGMENT_MASK) >> seg->page_shift;
-  return (hak_page_t *)seg + idx;
+  return hak_page_at(seg, p, seg->page_shift);
 }
 
 /* The page of a pointer into a large segment's span may be an interior
@@ -299,12 +322,36 @@ static inline hak_page_t *hak_segment_page_of(const hak_segment_t *seg, const vo
  * block start is always in the first slice). */
 static inline hak_page_t *hak_page_of_block(hak_page_t *page) { return page - page->span_back; }
 
+/* The reciprocal of a block size (types.h: block_divisor). Unlike
+ * UINT64_MAX / bsize + 1 it is never exactly 2^64 / bsize, so that
+ * block_divisor * block_size mod 2^64 (the step of block_limit) is never 0. */
+static inline uint64_t hak_block_divisor(size_t bsize) {
+  return (uint64_t)(((unsigned __int128)1 << 64) / bsize) + 1;
+}
+
+/* Bytes of blocks carved so far. */
+static inline size_t hak_page_carved(const hak_page_t *page) { return (size_t)page->capacity * page->block_size; }
+
 /* Does p start a block the page has carved (as opposed to pointing inside
- * one, before the first, or past the last carved one)? An address below
- * start wraps to a huge offset; a page not in use has carved == 0. */
+ * one, before the first, or past the last carved one)? One multiply and one
+ * compare, exact for every p in the page's 4 MiB segment: with
+ * D = block_divisor, bs = block_size, c = D * bs - 2^64 (0 < c <= bs) and
+ * off = p - start = i * bs + e (0 <= e < bs), off * D = i * 2^64 + i * c
+ * + e * D, so off * D mod 2^64 is i * c if e == 0 (i < capacity iff it is
+ * below block_limit = capacity * c <= 2^22), and at least D - (i + 1) * c
+ * > 2^40 otherwise (D >= 2^64 / 2^19, (i + 1) * c <= 2^23); an address below
+ * start wraps (off = 2^64 - d, d < 2^22) to at least D - 2^23 as well. A page
+ * not in use has block_limit 0. */
 static inline bool hak_page_is_block_start(const hak_page_t *page, const void *p) {
   uint64_t off = (uint64_t)((const uint8_t *)p - page->start);
-  return off < page->carved && off * page->block_divisor < page->block_divisor;
+  return off * page->block_divisor < page->block_limit;
+}
+
+/* The same test against the limit the page's capacity gives, for slow paths
+ * that must not rely on block_limit (0 while profiling: prof.h). */
+static inline bool hak_page_is_carved_block_start(const hak_page_t *page, const void *p) {
+  uint64_t off = (uint64_t)((const uint8_t *)p - page->start);
+  return off * page->block_divisor < (uint64_t)page->capacity * (page->block_divisor * page->block_size);
 }
 
 /* Is a remote thread's notification of this page under way (see types.h)?
@@ -327,6 +374,11 @@ static inline hak_heap_t *hak_segment_owner(const hak_segment_t *seg) {
   return atomic_load_explicit(&((hak_segment_t *)seg)->owner, memory_order_relaxed);
 }
 
+/* Is the segment in the abandoned pool? A peek without the pool lock (the
+ * flag changes under it): hak_segment_reclaim_for_free checks again under
+ * the lock, and a stale 0 only makes a free remote. */
+static inline bool hak_segment_abandoned_peek(const hak_segment_t *seg) { return seg->abandoned != 0; }
+
 void hak_heap_set_small_direct(hak_heap_t *heap, size_t class_idx, hak_page_t *page) hak_internal;
 
 static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
@@ -341,13 +393,6 @@ static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
 
 extern bool hak_prof_on hak_internal; /* HAKMEM_PROF: set once at start-up (prof.c) */
 
-/* Bytes of blocks the page has carved: page->carved with profiling off (so
- * nothing changes then); with it on, carved stays 0 (see above) and this is
- * capacity * block_size, which likewise only grows while the page is in use. */
-static inline uint32_t hak_page_carved_bytes(const hak_page_t *page) {
-  if (hak_likely(!hak_prof_on)) return page->carved;
-  return (uint32_t)(page->capacity * page->block_size);
-}
 
 #include "secure.h" /* free-list links; secure mode's checks (make secure) */
 
@@ -411,12 +456,13 @@ static inline void hak_page_free_local(hak_heap_t *heap, hak_page_t *page, hak_b
  * everything else (NULL, foreign pointers, other threads' blocks, aligned
  * interior pointers, large blocks, full or emptied pages) is out of line. */
 static inline void hak_free_inline(void *p, const char *fn) {
-  if (hak_unlikely(!hak_segment_map_has(p))) {
+  uint8_t m = hak_segment_map_at(p);
+  if (hak_unlikely(!(m & HAK_SEGMAP_LIVE))) {
     hak_free_unmapped(p, fn);
     return;
   }
   hak_segment_t *seg = hak_ptr_segment(p);
-  hak_page_t *page = hak_segment_page_of(seg, p);
+  hak_page_t *page = hak_page_at(seg, p, m);
   if (hak_likely(hak_segment_owner(seg) == hak_heap_tls && hak_page_is_block_start(page, p))) {
     HAK_OBSERVE_INC(hak_heap_tls->stats.obs_free_fast);
     HAK_OBSERVE_INC(hak_heap_tls->stats.obs_free[page->class_idx]);

@@ -69,7 +69,8 @@ static void set_block(hak_segment_t *seg, uint8_t *block) {
   seg->huge_block = block;
   page->start = block;
   page->block_size = seg->size - (size_t)(block - (uint8_t *)seg);
-  page->block_divisor = UINT64_MAX / page->block_size + 1;
+  page->block_divisor = hak_block_divisor(page->block_size);
+  page->block_limit = 0; /* never freed by the fast path */
   page->has_aligned = 0;
 }
 
@@ -86,12 +87,12 @@ static hak_segment_t *mapping_resize(hak_segment_t *seg, size_t new_size) {
   hak_segment_map_mark(seg, 0);
   hak_segment_t *moved = hak_os_move_aligned(seg, seg->size, new_size, HAK_SEGMENT_SIZE);
   if (moved == NULL) {
-    hak_segment_map_mark(seg, 1);
+    hak_segment_map_set_live(seg);
     return NULL;
   }
   moved->size = new_size;
   moved->cookie = (uintptr_t)moved ^ hak_secret;
-  hak_segment_map_mark(moved, 1);
+  hak_segment_map_set_live(moved);
   return moved;
 }
 
@@ -157,7 +158,7 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   seg->pages[0].used = 1;
   set_block(seg, (uint8_t *)seg + off);
   live_account(seg, true);
-  if (is_far(seg)) hak_segment_map_mark(seg->huge_block, 2);
+  if (is_far(seg)) hak_segment_map_mark(seg->huge_block, 1); /* its header: one segment lower */
   if (zero && !fresh) memset(seg->huge_block, 0, size);
   return seg->huge_block;
 }

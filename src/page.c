@@ -105,12 +105,12 @@ void hak_page_init(hak_page_t *page, size_t class_idx, uint8_t *start, size_t ar
   page->class_idx = (uint8_t)class_idx;
   page->start = start;
   page->block_size = bsize;
-  page->block_divisor = UINT64_MAX / bsize + 1;
+  page->block_divisor = hak_block_divisor(bsize);
   page->capacity = 0;
-  page->carved = 0;
+  page->block_limit = 0;
   page->mark = 0;
   page->detached = page->purged = 0;
-  page->reserved = (uint32_t)(area / bsize);
+  page->reserved = (uint16_t)(area / bsize);
   page->next = page->prev = NULL;
   hak_assert(atomic_load(&page->xthread_free) == 0); /* a pinned page is never freed */
 }
@@ -121,7 +121,7 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
   size_t bsize = page->block_size;
   size_t n = HAK_EXTEND_BYTES / bsize;
   if (n == 0) n = 1;
-  if (n > page->reserved - page->capacity) n = page->reserved - page->capacity;
+  if (n > (size_t)(page->reserved - page->capacity)) n = (size_t)(page->reserved - page->capacity);
   uint8_t *first = page->start + (size_t)page->capacity * bsize;
 #if HAK_SECURE
   page->free = hak_secure_carve(first, n, bsize); /* in a random order */
@@ -132,9 +132,9 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
   page->free = (hak_block_t *)first;
 #endif
   page->free_is_zero = page->is_zero;
-  page->capacity += (uint32_t)n;
-  page->carved = (uint32_t)(page->capacity * bsize);
-  if (hak_unlikely(hak_prof_on)) page->carved = 0; /* prof.h: every free leaves the fast path */
+  page->capacity += (uint16_t)n;
+  page->block_limit = page->capacity * (page->block_divisor * bsize); /* mod 2^64: see hak_page_is_block_start */
+  if (hak_unlikely(hak_prof_on)) page->block_limit = 0; /* prof.h: every free leaves the fast path */
   heap->stats.blocks_carved += n;
   hak_release_page_full(page);
 }
@@ -373,6 +373,11 @@ void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
   }
   if (size > HAK_LARGE_MAX) return hak_unlikely(hak_prof_on) ? hak_prof_large_alloc(size, 0, zero) : hak_large_alloc(size, 0, zero);
   if ((++heap->stats.malloc_generic & 255) == 0) hak_stats_merge_heap(&heap->stats);
+#if HAK_XCACHE
+  /* our batched remote frees go out now and then (not at every slow path:
+   * a thread that allocates and frees remotely would send chains of one) */
+  if (heap->xcached != 0 && (heap->stats.malloc_generic & 63) == 0) hak_xcache_flush(heap);
+#endif
   if (atomic_load_explicit(&heap->xpages, memory_order_relaxed) != NULL) hak_page_process_xpages(heap);
   hak_release_tick(heap);
   size_t c = hak_size_class(size);

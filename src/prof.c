@@ -325,8 +325,7 @@ void hak_prof_free(const void *p) {
  * malloc/free ping-pong would otherwise never be counted). */
 bool hak_prof_free_local(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) {
   if (hak_segment_owner(seg) != hak_heap_tls || !page->in_use || page->span_back != 0) return false;
-  uint64_t off = (uint64_t)((uint8_t *)p - page->start);
-  if (off >= hak_page_carved_bytes(page) || off * page->block_divisor >= page->block_divisor) return false;
+  if (!hak_page_is_carved_block_start(page, p)) return false;
   hak_block_t *b = p;
 #if HAK_SECURE
   if (hak_secure_is_free(page, b)) { /* already on a free list */

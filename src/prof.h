@@ -5,7 +5,7 @@
  * path behind `hak_prof_on`, and the malloc/free fast paths are untouched.
  *
  * With it set:
- *   - every free leaves the fast path (page_extend keeps page->carved at 0,
+ *   - every free leaves the fast path (page_extend keeps page->block_limit at 0,
  *     so hak_page_is_block_start fails) and a thread's own frees are pushed
  *     on the page's xthread_free list, not on `free`: the list the malloc
  *     fast path pops from is filled only by the malloc slow path;
@@ -20,8 +20,7 @@
 
 #include "internal.h"
 
-/* hak_prof_on (HAKMEM_PROF, set once at start-up) and hak_page_carved_bytes
- * are in internal.h: secure.h needs them too. */
+/* hak_prof_on (HAKMEM_PROF, set once at start-up) is declared in internal.h. */
 
 void hak_prof_init(void) hak_internal;  /* hak_init, after the options */
 void hak_prof_start(void) hak_internal; /* the library constructor: may allocate */

@@ -96,7 +96,7 @@ static uint32_t unit_run(const hak_page_t *page) { return (page->reserved + 63) 
 /* Whole units of the carved area (a partly carved run is not one). */
 static unsigned unit_count(const hak_page_t *page) {
   if (unit_is_block(page)) return page->capacity / unit_run(page);
-  return hak_page_carved_bytes(page) / UNIT_SIZE;
+  return hak_page_carved(page) / UNIT_SIZE;
 }
 
 /* Blocks [lo, hi) overlap unit u. */

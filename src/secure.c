@@ -112,7 +112,7 @@ bool hak_secure_sized_ok(const void *p, size_t alignment, size_t size) {
   hak_page_t *page = hak_page_of_block(hak_segment_page_of(seg, p));
   if (!page->in_use || (const uint8_t *)p < page->start) return true;
   size_t off = (size_t)((const uint8_t *)p - page->start);
-  if (off >= hak_page_carved_bytes(page)) return true;
+  if (off >= hak_page_carved(page)) return true;
   size_t idx = (size_t)(((unsigned __int128)off * page->block_divisor) >> 64);
   const uint8_t *b = page->start + idx * page->block_size;
   if (b != (const uint8_t *)p && !page->has_aligned) return true;

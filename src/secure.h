@@ -59,7 +59,7 @@ uintptr_t hak_secure_entropy(void) hak_internal;
 /* Is n a link a free list of this page may hold: NULL, or an address in the
  * page's carved blocks? (A forged link that passes must know the secret.) */
 static inline bool hak_secure_link_ok(const hak_page_t *page, const hak_block_t *n) {
-  return n == NULL || (uintptr_t)n - (uintptr_t)page->start < hak_page_carved_bytes(page);
+  return n == NULL || (uintptr_t)n - (uintptr_t)page->start < hak_page_carved(page);
 }
 
 /* malloc takes b off the page's free list: its decoded link must be one the

@@ -34,13 +34,18 @@ void hak_segment_map_mark(const void *region, uint8_t value) {
   atomic_store(&hak_segment_map[i], value);
 }
 
+void hak_segment_map_set_live(const hak_segment_t *seg) {
+  hak_segment_map_mark(seg, (uint8_t)(HAK_SEGMAP_LIVE | seg->page_shift));
+}
+
 /* The segment of any pointer hakmem may have handed out, or NULL. */
 hak_segment_t *hak_segment_lookup(const void *p) {
   uintptr_t i = (uintptr_t)p >> HAK_SEGMENT_SHIFT;
   if (i >= HAK_SEGMAP_SIZE) return NULL;
   uint8_t k = atomic_load_explicit(&hak_segment_map[i], memory_order_relaxed);
   if (k == 0) return NULL;
-  hak_segment_t *seg = (hak_segment_t *)((uintptr_t)hak_ptr_segment(p) - (uintptr_t)(k - 1) * HAK_SEGMENT_SIZE);
+  if (k & HAK_SEGMAP_LIVE) k = 0; /* else k segments lower (a far-aligned block) */
+  hak_segment_t *seg = (hak_segment_t *)((uintptr_t)hak_ptr_segment(p) - (uintptr_t)k * HAK_SEGMENT_SIZE);
   if (seg->cookie != ((uintptr_t)seg ^ hak_secret)) return NULL;
   return seg;
 }
@@ -101,7 +106,7 @@ hak_segment_t *hak_segment_map_alloc(size_t size, hak_page_kind_t kind, size_t a
   }
 #endif
   segment_layout(seg, kind);
-  hak_segment_map_mark(seg, 1);
+  hak_segment_map_set_live(seg);
   hak_stat_add_peak(&hak_stats.segments, &hak_stats.segments_peak, 1);
   return seg;
 }
@@ -277,6 +282,7 @@ static hak_segment_t *segment_new(hak_heap_t *heap, hak_page_kind_t kind) {
   hak_segment_t *seg = segment_from_cache();
   if (seg != NULL) {
     segment_layout(seg, kind);
+    hak_segment_map_set_live(seg); /* the page shift may have changed */
   } else {
     hak_release_cache_missed(HAK_CACHE_SEGMENTS);
     seg = hak_segment_map_alloc(HAK_SEGMENT_SIZE, kind, HAK_SEGMENT_SIZE, 0);
@@ -372,7 +378,7 @@ hak_page_t *hak_segment_page_alloc(hak_heap_t *heap, hak_page_kind_t kind, size_
     slice->in_use = 1;
     slice->span_back = (uint8_t)j;
     slice->slices = j == 0 ? (uint8_t)k : 0;
-    slice->carved = 0;
+    slice->block_limit = 0;
   }
   if (seg->free_mask == 0) avail_remove(heap, seg);
   hak_page_t *page = &seg->pages[first];
@@ -395,7 +401,7 @@ void hak_segment_page_free(hak_heap_t *heap, hak_page_t *page) {
   uint64_t now = hak_clock_ms();
   unsigned k = page->slices;
   hak_release_lock(heap);
-  page->carved = 0; /* no pointer is a block start of a free page */
+  page->block_limit = 0; /* no pointer is a block start of a free page */
   page->free = NULL;
   page->used = page->capacity = page->reserved = 0;
   page->mark = 0; /* a thin mark of an emptied page (adoption) is dropped with it */
@@ -567,7 +573,7 @@ void hak_census_segment(hak_census_t *c, const hak_segment_t *seg) {
     }
     uint32_t in_use = hak_page_in_use(page), cls = page->class_idx;
     if (in_use > page->capacity) in_use = page->capacity;
-    uint64_t committed = hak_align_up(hak_page_carved_bytes(page), HAK_OS_PAGE_SIZE);
+    uint64_t committed = hak_align_up(hak_page_carved(page), HAK_OS_PAGE_SIZE);
     if (!page->is_zero) committed = area; /* re-used page: the rest may be resident */
     uint64_t purged = hak_release_purged_bytes(page);
     committed = committed > purged ? committed - purged : 0;

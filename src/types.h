@@ -14,6 +14,9 @@
  *   HAK_DEBUG  (0/1/2): 1 = cheap internal assertions, 2 = full page/segment
  *              validation on slow paths.
  *   HAK_SECURE (0/1): 1 = secure mode, make secure (secure.h).
+ *   HAK_XCACHE (0/1): batch remote frees per page (xcache.c). Off by default:
+ *              it did not win on the 2-core machine it was measured on
+ *              (docs/BENCHMARKS.md, "Batched remote frees").
  */
 #ifndef HAK_TYPES_H
 #define HAK_TYPES_H
@@ -30,6 +33,12 @@
 #endif
 #ifndef HAK_SECURE
 #define HAK_SECURE 0
+#endif
+#ifndef HAK_XCACHE
+#define HAK_XCACHE 0
+#endif
+#if HAK_SECURE && HAK_XCACHE
+#error "secure mode checks each remote free alone: build it without HAK_XCACHE"
 #endif
 
 /* ---------------------------------------------------------------------------
@@ -122,8 +131,10 @@ typedef struct hak_segment_s hak_segment_t;
  *   - every block of the page is in exactly one of: handed out, `free`,
  *     `xthread_free`, detached (it overlaps a unit of `detached`, see
  *     release.c), or not yet carved (index >= capacity);
- *   - carved == capacity * block_size: the free fast path accepts a pointer
- *     only below start + carved (0 while the page is not in use);
+ *   - block_limit == capacity * (block_divisor * block_size mod 2^64): the
+ *     free fast path accepts p only if (p - start) * block_divisor mod 2^64
+ *     is below it, which holds exactly for the starts of the carved blocks
+ *     (hak_page_is_block_start; 0 while the page is not in use);
  *   - used = in use + bias - mark (mod 2^32), where "in use" = capacity -
  *     |free| - detached blocks; blocks in xthread_free still count as in use
  *     until the owner collects them;
@@ -150,13 +161,13 @@ typedef struct hak_page_s {
   uint8_t free_is_zero;    /* every block on `free` is zero beyond its link word */
   uint8_t class_idx;
   uint8_t *start;          /* first block */
+  uint64_t block_divisor;  /* floor(2^64/block_size) + 1: off / block_size == (off * divisor) >> 64 (off < 2^23) */
+  uint64_t block_limit;    /* see above: block starts below it, 0 = none */
   size_t block_size;
-  uint64_t block_divisor;  /* 2^64/block_size+1: off is a multiple of block_size iff off*divisor < divisor */
-  uint32_t carved;         /* capacity * block_size: bytes of blocks carved so far */
   uint32_t mark;           /* thin mark: `used` counts from here (see release.c) */
+  uint16_t capacity;       /* blocks carved so far */
+  uint16_t reserved;       /* blocks that fit */
   /* colder fields */
-  uint32_t capacity;       /* blocks carved so far */
-  uint32_t reserved;       /* blocks that fit */
   uint8_t in_use;          /* given to a size class (else free in its segment) */
   uint8_t is_zero;         /* memory past `capacity` is known to be zero */
   uint8_t is_dirty;        /* free in the segment and not yet purged */
@@ -233,6 +244,22 @@ typedef struct hak_heap_stats_s {
 #endif
 } hak_heap_stats_t;
 
+/* Remote frees batched per page (xcache.c): a chain of blocks freed by this
+ * thread into another thread's page, pushed on the page's xthread_free with
+ * one CAS when the slot is needed for another page, when it holds
+ * HAK_XCACHE_BATCH blocks, or at a flush (every 64th malloc slow path, hak_collect,
+ * thread exit, fork). Cached blocks still count as in use in their page, so
+ * the page and its segment stay alive until the flush. */
+#define HAK_XCACHE_SLOTS 32
+#ifndef HAK_XCACHE_BATCH
+#define HAK_XCACHE_BATCH 64
+#endif
+typedef struct hak_xslot_s {
+  hak_page_t *page; /* NULL: empty */
+  hak_block_t *first, *last;
+  uint32_t count;
+} hak_xslot_t;
+
 /* A thread heap. Owned by one thread; other threads only push pages on
  * xpages (armed full pages that got a remote free: the owner takes the
  * whole list at once on its allocation slow path).
@@ -247,6 +274,10 @@ struct hak_heap_s {
   hak_segment_t *segments;                      /* all owned segments */
   hak_segment_t *segments_avail[HAK_PAGE_KINDS]; /* owned, with free pages */
   _Atomic(hak_page_t *) xpages; /* linked by page->xnext */
+#if HAK_XCACHE
+  uint32_t xcached;         /* slots of xcache in use */
+  hak_xslot_t xcache[HAK_XCACHE_SLOTS];
+#endif
   uint32_t dirty_pages;     /* free dirty pages over all owned segments */
   hak_heap_stats_t stats;
   hak_heap_t *pool_next;    /* in the pool of free heap records */

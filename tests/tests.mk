@@ -16,7 +16,7 @@ TEST_DEPS     := tests/check.h tests/oom.h tests/valgrind_run.h include/hakmem.h
 TEST_MISUSE   := $(patsubst tests/misuse/%.c,$(TEST_DIR)/misuse/%,$(wildcard tests/misuse/*.c))
 TEST_KNOWN    := $(patsubst tests/known/%.c,$(TEST_DIR)/known/%,$(wildcard tests/known/*.c))
 TEST_REGRESS  := $(patsubst tests/regress/%.c,$(TEST_DIR)/regress/%,$(wildcard tests/regress/*.c))
-TEST_PROGS    := $(addprefix $(TEST_DIR)/,api stress stress_preload fork churn prodcons larson purge release stats xpages firstcall \
+TEST_PROGS    := $(addprefix $(TEST_DIR)/,api block_start xcache stress stress_preload fork churn prodcons larson purge release stats xpages firstcall \
                    firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog replay_alloc prof) $(TEST_MISUSE) $(TEST_KNOWN) $(TEST_REGRESS)
 
 # $(call test_build,COMMAND): run COMMAND (which writes $@); on failure keep the log, no binary.
@@ -35,7 +35,7 @@ test: lib test-build
 	BUILD=$(BUILD) CC="$(CC)" SECURE=$(SECURE) bash tests/run $(T)
 
 # linked with -lhakmem
-$(TEST_DIR)/api $(TEST_DIR)/stress $(TEST_DIR)/fork $(TEST_DIR)/churn $(TEST_DIR)/prodcons $(TEST_DIR)/larson $(TEST_DIR)/purge $(TEST_DIR)/release $(TEST_DIR)/stats $(TEST_DIR)/xpages \
+$(TEST_DIR)/api $(TEST_DIR)/block_start $(TEST_DIR)/xcache $(TEST_DIR)/stress $(TEST_DIR)/fork $(TEST_DIR)/churn $(TEST_DIR)/prodcons $(TEST_DIR)/larson $(TEST_DIR)/purge $(TEST_DIR)/release $(TEST_DIR)/stats $(TEST_DIR)/xpages \
 $(TEST_DIR)/firstcall $(TEST_DIR)/rlimit $(TEST_DIR)/crowd $(TEST_DIR)/valgrind_prog: \
     $(TEST_DIR)/%: tests/%.c $(TEST_DEPS)
 	$(call test_build,$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LINK))

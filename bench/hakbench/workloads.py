@@ -60,6 +60,8 @@ WORKLOADS = [
              desc="server simulation, block sets handed to a new thread every round"),
     Workload("prodcons", "prodcons", ["5000000"], ["100000"], ["200000"], ["0"], est=0.8, threads=_thr_prodcons,
              desc="producers allocate, consumers free (ops = frees)"),
+    Workload("xfree", "xfree", ["-", "4000000"], ["-", "100000"], ["-", "100000"], ["-", "0"], est=1.0,
+             threads=_thr_at(0), desc="threads allocate batches of 16..256 B and hand each to another thread to free"),
     Workload("false_share", "false_share", ["-", "3000000"], ["-", "20000"], ["-", "50000"], ["-", "0"], est=0.3,
              threads=_thr_at(0), desc="threads malloc small objects and write them repeatedly"),
     Workload("phase", "phase", ["1g", "1"], ["8m", "0"], ["32m", "0"], ["0", "0"], est=2.5,

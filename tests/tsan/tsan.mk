@@ -12,7 +12,7 @@ TSAN_DIR      := build-tsan
 TSAN_FLAGS    := -fsanitize=thread -g
 TSAN_LIBFLAGS := $(filter-out -O2,$(LIBFLAGS)) -O1 -DHAK_DEBUG=1 $(TSAN_FLAGS)
 TSAN_OBJS     := $(patsubst src/%.c,$(TSAN_DIR)/obj/%.o,$(filter-out src/override.c,$(LIB_SRCS)))
-TSAN_TESTS    := $(addprefix $(TSAN_DIR)/tests/,stress prodcons churn fork larson xpages)
+TSAN_TESTS    := $(addprefix $(TSAN_DIR)/tests/,stress prodcons churn fork larson xpages xcache)
 
 .PHONY: test-tsan test-tsan-build
 test-tsan-build: $(TSAN_TESTS)
