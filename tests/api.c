@@ -1135,13 +1135,8 @@ int main(int argc, char **argv) {
   /* Every section in a child process of its own, so that one crash does not
    * hide the results of the others. */
   for (size_t k = 0; k < sizeof SECTIONS / sizeof SECTIONS[0]; k++) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
+    pid_t pid = check_fork();
     if (pid == 0) {
-      check_failures_ = 0; /* count this section's checks only */
-      check_count_ = 0;
       char name[64];
       snprintf(name, sizeof name, "api %s", SECTIONS[k]);
       run_section(SECTIONS[k]);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hakmem.h"
 
@@ -98,6 +99,21 @@ static CHECK_UNUSED void (*hk_collect)(void);
 
 /* Returns 1 if hakmem is loaded. Exits with failure if it is not, unless
  * HAKTEST_ALLOW_GLIBC=1. */
+/* fork() for a test that runs a part in a child process (a fresh heap, limit
+ * or cache each time): output flushed first, and in the child the counters
+ * start at zero so its exit status counts its own checks only. */
+static CHECK_UNUSED pid_t check_fork(void) {
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    check_failures_ = 0;
+    check_count_ = 0;
+  }
+  return pid;
+}
+
 static CHECK_UNUSED int hk_require(void) {
   *(void **)&hk_owns = dlsym(RTLD_DEFAULT, "hak_owns");
   *(void **)&hk_stats_get = dlsym(RTLD_DEFAULT, "hak_stats_get");

@@ -337,13 +337,8 @@ int main(int argc, char **argv) {
     return check_exit("rlimit");
   }
   for (size_t k = 0; k < NSECTIONS; k++) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
+    pid_t pid = check_fork();
     if (pid == 0) {
-      check_failures_ = 0;
-      check_count_ = 0;
       alarm(60);
       char name[64];
       snprintf(name, sizeof name, "rlimit %s", SECTIONS[k].name);

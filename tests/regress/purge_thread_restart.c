@@ -51,12 +51,8 @@ static int idle_release(const char *what) {
 }
 
 static void in_child(int hit_limit) {
-  fflush(stdout);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
+  pid_t pid = check_fork();
   if (pid == 0) {
-    check_failures_ = 0; /* count this child's checks only */
-    check_count_ = 0;
     if (hit_limit) {
       char *one = malloc(2 * MiB);
       REQUIRE(one != NULL);

@@ -32,12 +32,8 @@
 #include "oom.h"
 
 static void one(size_t from, size_t to) {
-  fflush(stdout);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
+  pid_t pid = check_fork();
   if (pid == 0) {
-    check_failures_ = 0; /* count this child's checks only */
-    check_count_ = 0;
     char *p = malloc(from);
     REQUIRE(p != NULL);
     pattern(p, from, 5);

@@ -35,12 +35,8 @@
 
 /* In a child process (a fresh limit and fresh caches each time). */
 static void one(size_t first, size_t second) {
-  fflush(stdout);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
+  pid_t pid = check_fork();
   if (pid == 0) {
-    check_failures_ = 0; /* count this child's checks only */
-    check_count_ = 0;
     set_headroom(HEADROOM);
     blk_t *l = NULL;
     size_t a = fill(first, &l, "first");
