@@ -82,7 +82,7 @@ flavours: lib fast observe secure
 test-secure:
 	$(MAKE) BUILD=build-secure EXTRA_CFLAGS="-DHAK_SECURE=1 $(EXTRA_CFLAGS)" SECURE=1 \
 	  test T="api stress fork churn prodcons larson purge release xpages firstcall dlopen cxx static misuse- replay- regress- \
-	  prof-leak prof-fork prof-threads prof-stress prof-larson prof-prodcons prof-cxx \
+	  prof-leak prof-fork prof-threads prof-windows prof-stress prof-larson prof-prodcons prof-cxx \
 	  programs-sort programs-python programs-perl programs-git programs-sqlite programs-gcc programs-xz programs-zstd"
 
 DEBUG_FLAGS := -DHAK_DEBUG=2 -fsanitize=undefined -fno-sanitize-recover=all

@@ -149,7 +149,6 @@ static void *page_block_of(hak_page_t *page, void *p) {
 /* Nothing here makes a system call that can fail on a valid pointer, and
  * os.c preserves errno in any case: free leaves errno alone. */
 void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) {
-  if (hak_unlikely(hak_prof_on) && hak_prof_free_local(seg, page, p, fn)) return; /* prof.h */
   if (hak_unlikely(seg->cookie != ((uintptr_t)seg ^ hak_secret))) {
     hak_invalid_pointer(fn, p);
     return;
@@ -179,8 +178,7 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     if (heap != NULL && hak_segment_reclaim_for_free(heap, seg)) owner = heap;
     if (heap == NULL) heap = &hak_heap_empty;
   }
-  /* profiling: a thread's own frees go to xthread_free too (prof.h) */
-  if (owner == heap && !hak_prof_on) {
+  if (owner == heap) {
     HAK_OBSERVE_INC(heap->stats.obs_free_slow);
     HAK_OBSERVE_INC(heap->stats.obs_free[page->class_idx]);
     hak_page_free_local(heap, page, block, fn);

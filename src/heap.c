@@ -13,6 +13,7 @@
 #include <errno.h>
 
 #include "internal.h"
+#include "prof.h"
 
 hak_tls hak_heap_t *hak_heap_tls = &hak_heap_empty;
 hak_tls bool hak_heap_released;
@@ -147,6 +148,7 @@ void hak_heap_thread_done(void *arg) {
    * heap, released again if glibc runs the key destructors once more. */
   hak_heap_tls = &hak_heap_empty;
   hak_heap_released = true;
+  if (hak_unlikely(hak_prof_on)) hak_prof_heap_flush(heap); /* the profiler's windows */
   HAK_XCACHE_FLUSH(heap); /* blocks cached for other threads' pages */
   hak_page_process_xpages(heap);
   heap_free_empty_pages(heap);
@@ -174,6 +176,7 @@ void hak_heap_release_current(void) {
  * pages, purge free memory (also inside pages in use). */
 void hak_heap_collect(hak_heap_t *heap) {
   if (heap == &hak_heap_empty) return;
+  if (hak_unlikely(hak_prof_on)) hak_prof_heap_flush(heap); /* the profiler's windows */
   HAK_XCACHE_FLUSH(heap);
   hak_page_process_xpages(heap);
   hak_segment_collect_abandoned(heap);

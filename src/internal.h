@@ -347,13 +347,6 @@ static inline bool hak_page_is_block_start(const hak_page_t *page, const void *p
   return off * page->block_divisor < page->block_limit;
 }
 
-/* The same test against the limit the page's capacity gives, for slow paths
- * that must not rely on block_limit (0 while profiling: prof.h). */
-static inline bool hak_page_is_carved_block_start(const hak_page_t *page, const void *p) {
-  uint64_t off = (uint64_t)((const uint8_t *)p - page->start);
-  return off * page->block_divisor < (uint64_t)page->capacity * (page->block_divisor * page->block_size);
-}
-
 /* Is a remote thread's notification of this page under way (see types.h)?
  * Then the page must not be given back to its segment. */
 static inline bool hak_page_is_pinned(const hak_page_t *page) {
@@ -381,7 +374,10 @@ static inline bool hak_segment_abandoned_peek(const hak_segment_t *seg) { return
 
 void hak_heap_set_small_direct(hak_heap_t *heap, size_t class_idx, hak_page_t *page) hak_internal;
 
+extern bool hak_prof_on hak_internal; /* HAKMEM_PROF: set once at start-up (prof.c) */
+
 static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
+  if (hak_unlikely(hak_prof_on)) return; /* the profiler's windows stand in for the pages (prof.h) */
   if (qidx < HAK_CLASS_COUNT) {
     hak_page_t *first = heap->queues[qidx].first;
     if (first == NULL) first = &hak_page_empty;
@@ -390,8 +386,6 @@ static inline void hak_heap_queue_set_direct(hak_heap_t *heap, size_t qidx) {
     if (qidx <= HAK_SMALL_DIRECT_CLASS_MAX) hak_heap_set_small_direct(heap, qidx, first);
   }
 }
-
-extern bool hak_prof_on hak_internal; /* HAKMEM_PROF: set once at start-up (prof.c) */
 
 
 #include "secure.h" /* free-list links; secure mode's checks (make secure) */

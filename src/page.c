@@ -134,7 +134,6 @@ static void page_extend(hak_heap_t *heap, hak_page_t *page) {
   page->free_is_zero = page->is_zero;
   page->capacity += (uint16_t)n;
   page->block_limit = page->capacity * (page->block_divisor * bsize); /* mod 2^64: see hak_page_is_block_start */
-  if (hak_unlikely(hak_prof_on)) page->block_limit = 0; /* prof.h: every free leaves the fast path */
   heap->stats.blocks_carved += n;
   hak_release_page_full(page);
 }

@@ -68,8 +68,13 @@ typedef struct prof_live_s {
   uint32_t tid;
 } prof_live_t;
 
-/* per heap (hak_heap_t.prof): the countdowns */
+/* per heap (hak_heap_t.prof): the countdowns, and per class the window the
+ * malloc fast path pops from (see window_fill) */
 typedef struct prof_thread_s {
+  hak_page_t window[HAK_CLASS_COUNT];      /* only free, used, free_is_zero, class_idx (and, for
+                                            * the secure build's link check, start, block_size
+                                            * and capacity) are used */
+  hak_page_t *window_page[HAK_CLASS_COUNT]; /* the page window[c]'s blocks belong to */
   uint64_t rng;
   int64_t left[HAK_CLASS_COUNT + 1];
 } prof_thread_t;
@@ -79,6 +84,7 @@ static bool prof_ready;   /* the tables are mapped and the unwinder primed */
 static bool prof_child;   /* in a forked child: the profile file gets .PID */
 static _Atomic(int) prof_lock_word;
 static hak_tls uint8_t prof_busy; /* this thread is inside the profiler */
+static hak_tls uint32_t prof_tid;  /* this thread's id, 0: not asked yet (one system call per thread) */
 
 static prof_stack_t *stacks;    /* PROF_STACKS */
 static uint32_t *stack_slots;   /* PROF_STACK_SLOTS heads of hash chains (index + 1) */
@@ -205,9 +211,9 @@ static prof_thread_t *thread_state(hak_heap_t *heap) {
     thread_chunk = chunk;
     thread_chunk_left = (size_t)64 << 10;
   }
-  prof_thread_t *t = (prof_thread_t *)thread_chunk;
-  thread_chunk += hak_align_up(sizeof(prof_thread_t), 64);
-  thread_chunk_left -= hak_align_up(sizeof(prof_thread_t), 64);
+  prof_thread_t *t = (prof_thread_t *)thread_chunk; /* zero: the windows are empty */
+  thread_chunk += hak_align_up(sizeof(prof_thread_t), _Alignof(prof_thread_t));
+  thread_chunk_left -= hak_align_up(sizeof(prof_thread_t), _Alignof(prof_thread_t));
   prof_unlock();
   uint64_t seed = hak_options.prof_seed ? hak_options.prof_seed : hak_secret;
   t->rng = (seed ^ ((uintptr_t)heap * 0x9E3779B97F4A7C15ULL)) | 1;
@@ -267,7 +273,8 @@ static void record(void *p, size_t size) {
   uintptr_t frames[PROF_DEPTH];
   prof_busy = 1;
   uint32_t d = capture(frames);
-  uint32_t tid = (uint32_t)syscall(SYS_gettid);
+  if (prof_tid == 0) prof_tid = (uint32_t)syscall(SYS_gettid);
+  uint32_t tid = prof_tid;
   prof_lock();
   samples_total++;
   uint32_t s = stack_intern(frames, d);
@@ -319,66 +326,68 @@ void hak_prof_free(const void *p) {
   prof_unlock();
 }
 
-/* ---- the free hook --------------------------------------------------------------- */
-/* What the free fast path does, except that the block goes on xthread_free,
- * where the malloc fast path cannot take it back without the slow path (a
- * malloc/free ping-pong would otherwise never be counted). */
-bool hak_prof_free_local(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) {
-  if (hak_segment_owner(seg) != hak_heap_tls || !page->in_use || page->span_back != 0) return false;
-  if (!hak_page_is_carved_block_start(page, p)) return false;
-  hak_block_t *b = p;
-#if HAK_SECURE
-  if (hak_secure_is_free(page, b)) { /* already on a free list */
-    hak_double_free(fn, p);
-    return true;
-  }
-#endif
-  uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
-  do {
-    if ((old & HAK_XFREE_STATE) == HAK_XFREE_ARMED) return false; /* a full page: the generic path notifies */
-    if (hak_unlikely((hak_block_t *)(old & ~HAK_XFREE_STATE) == b || b == page->free)) {
-      hak_double_free(fn, p);
-      return true;
-    }
-    hak_link_set(b, (hak_block_t *)(old & ~HAK_XFREE_STATE));
-  } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)b | (old & HAK_XFREE_STATE),
-                                                  memory_order_release, memory_order_relaxed));
-  return true;
-}
-
 /* ---- the allocation hooks --------------------------------------------------------- */
-/* Keep the remaining blocks of `list` away from the fast path: on the page's
- * xthread_free list, counted in use until a slow path collects them. */
-static void stash(hak_page_t *page, hak_block_t *list) {
-  uint32_t n = 1;
-  hak_block_t *tail = list;
-  for (hak_block_t *next; (next = hak_link_get(tail)) != NULL; tail = next) n++;
-  page->used += n;
-  uintptr_t old = atomic_load_explicit(&page->xthread_free, memory_order_relaxed);
-  do {
-    hak_link_set(tail, (hak_block_t *)(old & ~HAK_XFREE_STATE));
-  } while (!atomic_compare_exchange_weak_explicit(&page->xthread_free, &old, (uintptr_t)list | (old & HAK_XFREE_STATE),
-                                                  memory_order_release, memory_order_relaxed));
+/* Hand the fast path a prefix of the page's free list: as many blocks as fit
+ * before the class's next sample point, charged now. They move to the
+ * class's window, which the heap's direct entries point at, so the malloc
+ * fast path pops them there; to the page they count as handed out (as if
+ * the program had taken them all at once), and the owner's frees go back on
+ * the page's own list by the free fast path, out of the fast path's reach. */
+static void window_fill(hak_heap_t *heap, prof_thread_t *t, hak_page_t *page, int64_t *left) {
+  hak_block_t *first = page->free;
+  int64_t bs = (int64_t)page->block_size, k = (*left - 1) / bs;
+  if (first == NULL || k <= 0) return; /* the class's next allocation comes here */
+  size_t c = page->class_idx;
+  hak_page_t *w = &t->window[c];
+  hak_assert(w->free == NULL);
+  /* With no units detached, the free list holds every carved block not in
+   * use (types.h): if they all fit, the whole list goes without a walk. */
+  int64_t n = page->detached == 0 ? (int64_t)page->capacity - (int64_t)hak_page_in_use(page) : INT64_MAX;
+  if (n <= k) {
+#if HAK_DEBUG
+    int64_t count = 0;
+    for (hak_block_t *b = first; b != NULL; b = hak_link_get(b)) count++;
+    hak_assert(count == n);
+#endif
+    page->free = NULL;
+  } else {
+    n = 1;
+    hak_block_t *last = first;
+    for (hak_block_t *next; n < k && (next = hak_link_get(last)) != NULL; last = next) n++;
+    page->free = hak_link_get(last);
+    hak_link_set(last, NULL);
+  }
+  page->used += (uint32_t)n;
+  *left -= n * bs;
+  w->free = first;
+  w->free_is_zero = page->free_is_zero;
+  w->class_idx = (uint8_t)c;
+  w->start = page->start; /* the secure build checks links against the page's blocks */
+  w->block_size = page->block_size;
+  w->capacity = page->capacity;
+  t->window_page[c] = page;
+  if (heap->pages_direct[c] != w) {
+    heap->pages_direct[c] = w;
+    if (c <= HAK_SMALL_DIRECT_CLASS_MAX) hak_heap_set_small_direct(heap, c, w);
+  }
 }
 
-/* Hand the fast path no more of the page's free list than fits before the
- * class's next sample point, and charge it now. */
-static void limit_prefix(hak_page_t *page, int64_t *left) {
-  hak_block_t *b = page->free;
-  if (b == NULL) return;
-  int64_t bs = (int64_t)page->block_size, k = (*left - 1) / bs;
-  if (k <= 0) {
-    page->free = NULL;
-    stash(page, b);
-    return;
+/* The blocks left in the heap's windows go back to their pages, freed one by
+ * one as the program would free them (the page's marks and queues see what
+ * they expect; the page cannot empty before the last one). */
+void hak_prof_heap_flush(hak_heap_t *heap) {
+  prof_thread_t *t = heap->prof;
+  if (t == NULL) return;
+  for (size_t c = 0; c < HAK_CLASS_COUNT; c++) {
+    hak_page_t *w = &t->window[c];
+    for (hak_block_t *b = w->free, *next; b != NULL; b = next) {
+      next = hak_link_get(b);
+      b->next = NULL; /* a handed-out block carries no valid link (secure.h) */
+      hak_page_free_local(heap, t->window_page[c], b, "free");
+    }
+    w->free = NULL;
+    t->window_page[c] = NULL;
   }
-  int64_t n = 1;
-  while (n < k && hak_link_get(b) != NULL) { b = hak_link_get(b); n++; }
-  *left -= n * bs;
-  hak_block_t *rest = hak_link_get(b);
-  if (rest == NULL) return;
-  hak_link_set(b, NULL);
-  stash(page, rest);
 }
 
 static void *sample_alloc(size_t size, size_t charge, bool zero) {
@@ -398,7 +407,7 @@ void *hak_prof_malloc(hak_heap_t *heap, hak_page_t *page, size_t size, bool zero
     p = sample_alloc(size, page->block_size, zero);
   }
   if (p == NULL) p = hak_page_pop(page, page->free, size, zero);
-  limit_prefix(page, left);
+  window_fill(heap, t, page, left);
   return p;
 }
 
@@ -780,5 +789,6 @@ void hak_prof_atfork_parent(void) {
 void hak_prof_atfork_child(void) {
   if (!hak_prof_on) return;
   prof_child = true;
+  prof_tid = 0; /* the child's thread has its own id */
   atomic_store(&prof_lock_word, 0);
 }

@@ -5,13 +5,14 @@
  * path behind `hak_prof_on`, and the malloc/free fast paths are untouched.
  *
  * With it set:
- *   - every free leaves the fast path (page_extend keeps page->block_limit at 0,
- *     so hak_page_is_block_start fails) and a thread's own frees are pushed
- *     on the page's xthread_free list, not on `free`: the list the malloc
- *     fast path pops from is filled only by the malloc slow path;
  *   - the malloc slow path (hak_prof_malloc) charges the bytes it hands to
  *     the fast path against the thread's countdown to the next sample, and
- *     hands no more blocks than fit before it;
+ *     hands no more blocks than fit before it: it moves them from the page's
+ *     free list to the class's window, a stand-in page in prof.c that the
+ *     heap's direct entries point at (hak_heap_queue_set_direct leaves them
+ *     alone); the malloc fast path pops from the window;
+ *   - frees are untouched: the owner's go back on the page's own list, which
+ *     only the slow path hands out;
  *   - a sampled allocation is served from a huge segment of its own
  *     (large.c), whose free always reaches hak_large_free_checked, where
  *     hak_prof_free finds its record. */
@@ -33,10 +34,9 @@ void hak_prof_atfork_child(void) hak_internal;
 void *hak_prof_malloc(hak_heap_t *heap, hak_page_t *page, size_t size, bool zero) hak_internal;
 /* blocks above HAK_LARGE_MAX */
 void *hak_prof_large_alloc(size_t size, size_t alignment, bool zero) hak_internal;
-/* hak_free_generic, first: the free of a block the fast path would have
- * taken (the caller's own page, a block start), done the profiling way (on
- * the page's xthread_free list); false for anything else */
-bool hak_prof_free_local(hak_segment_t *seg, hak_page_t *page, void *p, const char *fn) hak_internal;
+/* the blocks left in the heap's windows go back to their pages (thread
+ * exit, hak_collect) */
+void hak_prof_heap_flush(hak_heap_t *heap) hak_internal;
 /* a huge block was freed (p is its start) */
 void hak_prof_free(const void *p) hak_internal;
 /* a large block moved from p to q (realloc) and now holds size bytes */

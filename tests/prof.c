@@ -13,6 +13,11 @@
  *   prof threads         sampled blocks freed by other threads, reallocated,
  *                        allocated aligned or large: once everything is
  *                        freed, no sample of the program's sites is live
+ *   prof windows         the blocks the profiler hands the malloc fast path
+ *                        ahead (its per-class windows) are never handed out
+ *                        twice, and go back to their pages on hak_collect
+ *                        and at thread exit: once everything is freed, the
+ *                        heap holds what it held before
  *
  * Each mode runs its workload in a child started with the profiler's
  * environment (the options are read at start-up) and checks the result.
@@ -386,13 +391,79 @@ static void test_threads(void) {
   if (rc != 0) FAIL("threads: workload exit %d", rc);
 }
 
+/* ---- windows ------------------------------------------------------------------------------ */
+#define WIN_BLOCKS 20000
+static void *win_blocks[TH][WIN_BLOCKS];
+
+static size_t live_now(void) {
+  hak_collect();
+  hak_stats_t st;
+  hak_stats_get(&st);
+  return (size_t)st.live_bytes;
+}
+
+/* Fill `n` blocks of varied small sizes, each with its own byte; check them
+ * all (no block handed out twice), then free them. A malloc/free ping-pong
+ * in between: the one pattern where the fast path would otherwise take back
+ * the block just freed without the profiler seeing it. */
+static void *win_work(void *arg) {
+  void **b = arg;
+  uint64_t r = (uint64_t)(uintptr_t)arg | 1;
+  for (int i = 0; i < WIN_BLOCKS; i++) {
+    r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+    size_t sz = 16 + r % 2048;
+    b[i] = malloc(sz);
+    if (b[i] == NULL) return (void *)1;
+    memset(b[i], i & 255, 16);
+    ((size_t *)b[i])[0] = (size_t)i;
+  }
+  for (int i = 0; i < 100000; i++) {
+    void *p = malloc(48);
+    if (p == NULL) return (void *)1;
+    memset(p, 0xee, 48);
+    free(p);
+  }
+  for (int i = 0; i < WIN_BLOCKS; i++)
+    if (((size_t *)b[i])[0] != (size_t)i) return (void *)2;
+  for (int i = 0; i < WIN_BLOCKS; i++) free(b[i]);
+  return NULL;
+}
+
+static int windows_child(void) {
+  int bad = 0;
+  size_t base = live_now();
+  if (win_work(win_blocks[0]) != NULL) { printf("FAIL: main thread: a block was handed out twice\n"); bad = 1; }
+  size_t after_main = live_now();
+  pthread_t t[TH];
+  for (int i = 0; i < TH; i++) pthread_create(&t[i], NULL, win_work, win_blocks[i]);
+  for (int i = 0; i < TH; i++) {
+    void *rv;
+    pthread_join(t[i], &rv);
+    if (rv != NULL) { printf("FAIL: thread %d: a block was handed out twice or malloc failed\n", i); bad = 1; }
+  }
+  size_t after_threads = live_now();
+  printf("  live bytes: %zu before, %zu after the main thread's blocks, %zu after the threads'\n", base,
+         after_main, after_threads);
+  /* a window holds up to a page's free blocks per class (tens of KiB each) */
+  if (after_main > base + 4096) { printf("FAIL: hak_collect left blocks in the windows\n"); bad = 1; }
+  if (after_threads > base + 4096) { printf("FAIL: exited threads left blocks in their windows\n"); bad = 1; }
+  return bad;
+}
+
+static void test_windows(void) {
+  const char *const env[] = {"HAKMEM_PROF=1", "HAKMEM_PROF_SAMPLE=1048576", "HAKMEM_PROF_FILE=/dev/null", NULL};
+  int rc = run_child("windows-child", env, NULL);
+  if (rc != 0) FAIL("windows: workload exit %d", rc);
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 2 && strcmp(argv[1], "share-child") == 0) return share_child();
   if (argc >= 2 && strcmp(argv[1], "leak-child") == 0) return leak_child();
   if (argc >= 2 && strcmp(argv[1], "fork-child") == 0) return fork_child();
   if (argc >= 2 && strcmp(argv[1], "threads-child") == 0) return threads_child();
-  if (argc < 2) { fprintf(stderr, "usage: prof share INTERVAL | leak | fork | threads\n"); return 2; }
+  if (argc >= 2 && strcmp(argv[1], "windows-child") == 0) return windows_child();
+  if (argc < 2) { fprintf(stderr, "usage: prof share INTERVAL | leak | fork | threads | windows\n"); return 2; }
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n <= 0) return 2;
   self[n] = 0;
@@ -401,6 +472,7 @@ int main(int argc, char **argv) {
   else if (strcmp(argv[1], "leak") == 0) test_leak();
   else if (strcmp(argv[1], "fork") == 0) test_fork();
   else if (strcmp(argv[1], "threads") == 0) test_threads();
+  else if (strcmp(argv[1], "windows") == 0) test_windows();
   else { fprintf(stderr, "prof: unknown mode %s\n", argv[1]); return 2; }
   char cmd[700];
   snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
