@@ -30,11 +30,16 @@ static void live_account(const hak_segment_t *seg, bool add) {
 static hak_segment_t *large_cache[LARGE_CACHE_SLOTS];
 static uint64_t large_cache_since[LARGE_CACHE_SLOTS]; /* insertion time (ms): evict the oldest */
 static size_t large_cache_bytes;
+#define SAMPLE_STEP ((size_t)64 << 10)
+#define SAMPLE_BUCKETS 9 /* mappings of 64 KiB .. 576 KiB: any block up to HAK_LARGE_MAX */
+#define SAMPLE_POOL_BYTES ((size_t)4 << 20)
+static hak_segment_t *sample_pool[SAMPLE_BUCKETS]; /* by size / SAMPLE_STEP - 1, linked by next */
+static size_t sample_pool_bytes;
 
 void hak_large_census(hak_census_t *c) {
   c->live += atomic_load_explicit(&large_live_bytes, memory_order_relaxed);
   hak_lock(&large_lock);
-  c->committed += atomic_load_explicit(&large_live_mapped, memory_order_relaxed) + large_cache_bytes;
+  c->committed += atomic_load_explicit(&large_live_mapped, memory_order_relaxed) + large_cache_bytes + sample_pool_bytes;
   pthread_mutex_unlock(&large_lock);
 }
 
@@ -163,6 +168,58 @@ void *hak_large_alloc(size_t size, size_t alignment, bool zero) {
   return seg->huge_block;
 }
 
+/* ---- the heap profiler's sampled blocks (prof.c) ----------------------------
+ * A sampled block has a huge segment of its own, so that its free comes here
+ * (prof.h). At the default interval a program allocating blocks of tens of
+ * KiB takes a sample every few dozen allocations: the freed mappings go to a
+ * small pool of their own, by size (64 KiB steps), instead of the shared
+ * cache, whose slot scans would cost more than the rest of a sample and
+ * whose room belongs to the program's big buffers. The pool is bounded in
+ * bytes and emptied by hak_collect. Under large_lock. */
+
+void *hak_large_alloc_sample(size_t size, bool zero) {
+  size_t need = hak_align_up(HAK_SEGMENT_HEADER_SIZE + (size ? size : 1), HAK_OS_PAGE_SIZE);
+  size_t b = mapping_size(need) / SAMPLE_STEP - 1;
+  hak_segment_t *seg = NULL;
+  if (b < SAMPLE_BUCKETS && sample_pool[b] != NULL) { /* racy peek */
+    hak_lock(&large_lock);
+    seg = sample_pool[b];
+    if (seg != NULL) {
+      sample_pool[b] = seg->next;
+      sample_pool_bytes -= seg->size;
+    }
+    pthread_mutex_unlock(&large_lock);
+  }
+  if (seg == NULL) return hak_large_alloc(size, 0, zero);
+  hak_stat_add(large_allocs, 1);
+  seg->pages[0].in_use = 1;
+  seg->pages[0].used = 1;
+  set_block(seg, (uint8_t *)seg + HAK_SEGMENT_HEADER_SIZE);
+  live_account(seg, true);
+  if (zero) memset(seg->huge_block, 0, size);
+  return seg->huge_block;
+}
+
+/* A sampled block was freed (in_use already 0): keep its mapping in the
+ * pool if it is one the pool serves and there is room. */
+static bool sample_pool_put(hak_segment_t *seg) {
+  size_t b = seg->size / SAMPLE_STEP - 1;
+  if (seg->size % SAMPLE_STEP != 0 || b >= SAMPLE_BUCKETS || is_far(seg) ||
+      seg->huge_block != (uint8_t *)seg + HAK_SEGMENT_HEADER_SIZE)
+    return false;
+  bool kept = false;
+  hak_lock(&large_lock);
+  if (sample_pool_bytes + seg->size <= SAMPLE_POOL_BYTES) {
+    live_account(seg, false);
+    seg->next = sample_pool[b];
+    sample_pool[b] = seg;
+    sample_pool_bytes += seg->size;
+    kept = true;
+  }
+  pthread_mutex_unlock(&large_lock);
+  return kept;
+}
+
 /* Entries unused for the decay time go back to the OS (lock held). */
 static hak_segment_t *cache_expire(uint64_t now, bool force, hak_segment_t *evict) {
   long delay = hak_release_cache_delay(now);
@@ -192,6 +249,15 @@ static void unmap_list(hak_segment_t *list) {
 bool hak_large_cache_decay(uint64_t now, bool force) {
   hak_lock(&large_lock); /* no racy peek: the purge thread's exit check relies on seeing new entries */
   hak_segment_t *evict = cache_expire(now, force, NULL);
+  for (size_t b = 0; force && b < SAMPLE_BUCKETS; b++) { /* hak_collect: the profiler's pool too */
+    while (sample_pool[b] != NULL) {
+      hak_segment_t *s = sample_pool[b];
+      sample_pool[b] = s->next;
+      sample_pool_bytes -= s->size;
+      s->next = evict;
+      evict = s;
+    }
+  }
   bool left = large_cache_bytes != 0;
   pthread_mutex_unlock(&large_lock);
   if (!force)
@@ -233,7 +299,7 @@ void hak_large_free_checked(hak_segment_t *seg, void *p, const char *fn) {
     hak_double_free(fn, p);
     return;
   }
-  if (hak_unlikely(hak_prof_on)) hak_prof_free(p);
+  if (hak_unlikely(hak_prof_on) && hak_prof_free(p) && sample_pool_put(seg)) return;
   hak_large_free(seg);
 }
 

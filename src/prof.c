@@ -294,12 +294,12 @@ static void record(void *p, size_t size) {
   prof_busy = 0;
 }
 
-/* Forget a block if it was sampled (lock held). Linear probing with
- * backward-shift deletion: no tombstones. */
-static void forget_locked(uintptr_t a) {
+/* Forget a block if it was sampled (lock held); true if it was. Linear
+ * probing with backward-shift deletion: no tombstones. */
+static bool forget_locked(uintptr_t a) {
   uint32_t i = live_slot(a);
   while (live[i].addr != a) {
-    if (live[i].addr == 0) return;
+    if (live[i].addr == 0) return false;
     i = (i + 1) & (PROF_LIVE - 1);
   }
   prof_stack_t *s = &stacks[live[i].stack];
@@ -317,13 +317,15 @@ static void forget_locked(uintptr_t a) {
     }
   }
   live[hole].addr = 0;
+  return true;
 }
 
-void hak_prof_free(const void *p) {
-  if (!prof_ready || atomic_load_explicit(&live_count, memory_order_relaxed) == 0) return;
+bool hak_prof_free(const void *p) {
+  if (!prof_ready || atomic_load_explicit(&live_count, memory_order_relaxed) == 0) return false;
   prof_lock();
-  forget_locked((uintptr_t)p);
+  bool sampled = forget_locked((uintptr_t)p);
   prof_unlock();
+  return sampled;
 }
 
 /* ---- the allocation hooks --------------------------------------------------------- */
@@ -391,7 +393,7 @@ void hak_prof_heap_flush(hak_heap_t *heap) {
 }
 
 static void *sample_alloc(size_t size, size_t charge, bool zero) {
-  void *p = hak_large_alloc(size, 0, zero); /* a huge segment of its own */
+  void *p = hak_large_alloc_sample(size, zero); /* a huge segment of its own */
   if (p != NULL) record(p, charge);
   return p;
 }

@@ -37,8 +37,11 @@ void *hak_prof_large_alloc(size_t size, size_t alignment, bool zero) hak_interna
 /* the blocks left in the heap's windows go back to their pages (thread
  * exit, hak_collect) */
 void hak_prof_heap_flush(hak_heap_t *heap) hak_internal;
-/* a huge block was freed (p is its start) */
-void hak_prof_free(const void *p) hak_internal;
+/* a huge block was freed (p is its start): true if it was a sampled one */
+bool hak_prof_free(const void *p) hak_internal;
+/* large.c: a huge segment for a sampled block, from the profiler's own pool
+ * of freed ones when it has one of the size */
+void *hak_large_alloc_sample(size_t size, bool zero) hak_internal;
 /* a large block moved from p to q (realloc) and now holds size bytes */
 void hak_prof_realloc(const void *p, void *q, size_t size) hak_internal;
 
