@@ -181,11 +181,11 @@ void *hak_large_alloc_sample(size_t size, bool zero) {
   size_t need = hak_align_up(HAK_SEGMENT_HEADER_SIZE + (size ? size : 1), HAK_OS_PAGE_SIZE);
   size_t b = mapping_size(need) / SAMPLE_STEP - 1;
   hak_segment_t *seg = NULL;
-  if (b < SAMPLE_BUCKETS && sample_pool[b] != NULL) { /* racy peek */
+  if (b < SAMPLE_BUCKETS && __atomic_load_n(&sample_pool[b], __ATOMIC_RELAXED) != NULL) { /* a peek */
     hak_lock(&large_lock);
     seg = sample_pool[b];
     if (seg != NULL) {
-      sample_pool[b] = seg->next;
+      __atomic_store_n(&sample_pool[b], seg->next, __ATOMIC_RELAXED);
       sample_pool_bytes -= seg->size;
     }
     pthread_mutex_unlock(&large_lock);
@@ -212,7 +212,7 @@ static bool sample_pool_put(hak_segment_t *seg) {
   if (sample_pool_bytes + seg->size <= SAMPLE_POOL_BYTES) {
     live_account(seg, false);
     seg->next = sample_pool[b];
-    sample_pool[b] = seg;
+    __atomic_store_n(&sample_pool[b], seg, __ATOMIC_RELAXED); /* peeked at without the lock */
     sample_pool_bytes += seg->size;
     kept = true;
   }
@@ -252,7 +252,7 @@ bool hak_large_cache_decay(uint64_t now, bool force) {
   for (size_t b = 0; force && b < SAMPLE_BUCKETS; b++) { /* hak_collect: the profiler's pool too */
     while (sample_pool[b] != NULL) {
       hak_segment_t *s = sample_pool[b];
-      sample_pool[b] = s->next;
+      __atomic_store_n(&sample_pool[b], s->next, __ATOMIC_RELAXED);
       sample_pool_bytes -= s->size;
       s->next = evict;
       evict = s;
