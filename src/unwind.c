@@ -51,23 +51,14 @@ typedef struct unw_rule_s {
 
 typedef struct unw_slot_s {
   _Atomic(uint64_t) key; /* 0 empty; pc | UNW_PENDING while being filled */
-  uint64_t rule;         /* an unw_rule_t, valid once key == pc */
+  unw_rule_t rule;       /* valid once key == pc */
 } unw_slot_t;
 
 static _Atomic(unw_slot_t *) cache; /* mapped by the first walk */
 static _Atomic(bool) cache_failed;   /* the OS refused: walk without it */
 static _Atomic(uint32_t) cached;
 
-static uint64_t rule_pack(unw_rule_t r) {
-  uint64_t v;
-  memcpy(&v, &r, sizeof(v));
-  return v;
-}
-static unw_rule_t rule_unpack(uint64_t v) {
-  unw_rule_t r;
-  memcpy(&r, &v, sizeof(r));
-  return r;
-}
+static uint32_t slot_of(uintptr_t pc) { return (uint32_t)(((uint64_t)pc * 0x9E3779B97F4A7C15ULL) >> 49); /* 15 bits */ }
 
 /* ---- reading DWARF ---------------------------------------------------------- */
 typedef struct rd_s {
@@ -450,18 +441,20 @@ bool hak_unwind_init(void) { return cache_get() != NULL; }
 
 uint32_t hak_unwind_cached(void) { return atomic_load_explicit(&cached, memory_order_relaxed); }
 
-static unw_rule_t rule_of(unw_slot_t *c, uintptr_t pc) {
-  if (hak_unlikely(c == NULL)) return rule_decode(pc);
-  uint32_t i = (uint32_t)(((uint64_t)pc * 0x9E3779B97F4A7C15ULL) >> 49); /* 15 bits */
+/* The rule for pc when its home slot does not hold it: the probe window,
+ * else decode it (and keep it in the first empty slot). */
+static hak_noinline unw_rule_t rule_miss(unw_slot_t *c, uintptr_t pc) {
+  if (c == NULL) return rule_decode(pc);
+  uint32_t i = slot_of(pc);
   for (int probe = 0; probe < UNW_PROBES; probe++, i = (i + 1) & (UNW_SLOTS - 1)) {
     uint64_t k = atomic_load_explicit(&c[i].key, memory_order_acquire);
-    if (hak_likely(k == pc)) return rule_unpack(c[i].rule);
+    if (k == pc) return c[i].rule;
     if (k == (pc | UNW_PENDING)) break; /* being filled: compute it meanwhile */
     if (k != 0) continue;
     unw_rule_t r = rule_decode(pc);
     if (atomic_compare_exchange_strong_explicit(&c[i].key, &k, pc | UNW_PENDING, memory_order_relaxed,
                                                 memory_order_relaxed)) {
-      c[i].rule = rule_pack(r);
+      c[i].rule = r;
       atomic_store_explicit(&c[i].key, pc, memory_order_release);
       atomic_fetch_add_explicit(&cached, 1, memory_order_relaxed);
     }
@@ -480,17 +473,19 @@ int hak_unwind(uintptr_t *pcs, int max, hak_unwind_status_t *status) {
                    "movq %%rsp, %1"
                    : "=&r"(rip), "=&r"(rsp), "=&r"(rbp));
   unw_slot_t *c = cache_get();
-  uintptr_t start = rsp, at = rip; /* at: where the rule is looked up */
+  uintptr_t limit = rsp + UNW_WINDOW, at = rip; /* at: where the rule is looked up */
   int n = 0;
   hak_unwind_status_t st = HAK_UNWIND_FULL;
   while (n < max) {
-    unw_rule_t r = rule_of(c, at);
+    unw_rule_t r;
+    if (hak_likely(c != NULL && atomic_load_explicit(&c[slot_of(at)].key, memory_order_acquire) == at)) r = c[slot_of(at)].rule;
+    else r = rule_miss(c, at);
     if (hak_unlikely(r.kind != RULE_STEP)) {
       st = r.kind == RULE_END ? HAK_UNWIND_END : HAK_UNWIND_UNKNOWN;
       break;
     }
     uintptr_t cfa = ((r.flags & RULE_CFA_RBP) ? rbp : rsp) + (uintptr_t)(intptr_t)r.cfa_off;
-    if (hak_unlikely(cfa <= rsp || cfa - start > UNW_WINDOW)) {
+    if (hak_unlikely(cfa <= rsp || cfa > limit)) {
       st = HAK_UNWIND_BAD;
       break;
     }
