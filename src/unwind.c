@@ -248,8 +248,7 @@ typedef struct reg_rule_s {
 
 typedef struct frame_state_s {
   uint64_t cfa_reg;
-  int64_t cfa_off;
-  bool cfa_expr;
+  int64_t cfa_off; /* (a CFA expression ends the decoding: unknown) */
   reg_rule_t rbp, rsp, ra;
 } frame_state_t;
 
@@ -326,7 +325,6 @@ static bool cfa_run(run_t *x, frame_state_t *s, const uint8_t *p, const uint8_t 
     case 0x0c: /* def_cfa */
       s->cfa_reg = rd_uleb(&r);
       s->cfa_off = (int64_t)rd_uleb(&r);
-      s->cfa_expr = false;
       break;
     case 0x0d: s->cfa_reg = rd_uleb(&r); break;
     case 0x0e: s->cfa_off = (int64_t)rd_uleb(&r); break;
@@ -345,7 +343,6 @@ static bool cfa_run(run_t *x, frame_state_t *s, const uint8_t *p, const uint8_t 
     case 0x12: /* def_cfa_sf */
       s->cfa_reg = rd_uleb(&r);
       s->cfa_off = rd_sleb(&r) * c->data_align;
-      s->cfa_expr = false;
       break;
     case 0x13: s->cfa_off = rd_sleb(&r) * c->data_align; break;
     case 0x14: /* val_offset */
@@ -405,7 +402,7 @@ static unw_rule_t rule_decode(uintptr_t pc) {
   if (!cfa_run(&x, &s, r.p, r.end, start, pc)) return unknown;
   /* _start and the thread entry mark the return address undefined: the end */
   if (s.ra.how == REG_UNDEF) return (unw_rule_t){0, 0, 0, RULE_END};
-  if (s.cfa_expr || s.ra.how != REG_OFFSET || s.ra.off != -8 || s.rsp.how != REG_UNSET) return unknown;
+  if (s.ra.how != REG_OFFSET || s.ra.off != -8 || s.rsp.how != REG_UNSET) return unknown;
   if ((s.cfa_reg != DW_RSP && s.cfa_reg != DW_RBP) || s.cfa_off < 8 || s.cfa_off > INT32_MAX) return unknown;
   unw_rule_t rule = {(int32_t)s.cfa_off, 0, s.cfa_reg == DW_RBP ? RULE_CFA_RBP : 0, RULE_STEP};
   if (s.rbp.how == REG_OFFSET) {

@@ -29,8 +29,9 @@ bool hak_unwind_init(void) hak_internal;
 
 /* Write up to `max` return addresses, innermost first, into pcs: pcs[0] is
  * the return address into hak_unwind's caller, then its caller's, and so on
- * — the frames glibc's backtrace() would give from the same place. Returns
- * the number written; *status says why the walk stopped. */
+ * — the frames glibc's backtrace() would give from the same place (call it
+ * as backtrace() is called: not as a tail call). Returns the number written;
+ * *status says why the walk stopped. */
 int hak_unwind(uintptr_t *pcs, int max, hak_unwind_status_t *status) hak_internal hak_noinline;
 
 /* Rules in the cache (tests). */
