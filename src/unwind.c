@@ -267,6 +267,9 @@ typedef struct run_s {
   int depth;
 } run_t;
 
+/* an offset times the data alignment factor, wrapping (bad CFI is not UB) */
+static int64_t dscale(uint64_t v, const cie_t *c) { return (int64_t)(v * (uint64_t)c->data_align); }
+
 /* Execute [p, end) while the location stays <= target. false: an
  * instruction this walk does not handle. */
 static bool cfa_run(run_t *x, frame_state_t *s, const uint8_t *p, const uint8_t *end, uintptr_t loc, uintptr_t target) {
@@ -281,7 +284,7 @@ static bool cfa_run(run_t *x, frame_state_t *s, const uint8_t *p, const uint8_t 
       if (loc > target) return true;
       continue;
     case 0x80: /* offset */
-      reg_set(s, op & 0x3f, REG_OFFSET, (int64_t)rd_uleb(&r) * c->data_align);
+      reg_set(s, op & 0x3f, REG_OFFSET, dscale(rd_uleb(&r), c));
       continue;
     case 0xc0: /* restore */
       reg = op & 0x3f;
@@ -301,7 +304,7 @@ static bool cfa_run(run_t *x, frame_state_t *s, const uint8_t *p, const uint8_t 
       break;
     case 0x05: /* offset_extended */
       reg = rd_uleb(&r);
-      reg_set(s, reg, REG_OFFSET, (int64_t)rd_uleb(&r) * c->data_align);
+      reg_set(s, reg, REG_OFFSET, dscale(rd_uleb(&r), c));
       break;
     case 0x06: /* restore_extended */
       reg = rd_uleb(&r);
@@ -338,13 +341,13 @@ static bool cfa_run(run_t *x, frame_state_t *s, const uint8_t *p, const uint8_t 
       break;
     case 0x11: /* offset_extended_sf */
       reg = rd_uleb(&r);
-      reg_set(s, reg, REG_OFFSET, rd_sleb(&r) * c->data_align);
+      reg_set(s, reg, REG_OFFSET, dscale((uint64_t)rd_sleb(&r), c));
       break;
     case 0x12: /* def_cfa_sf */
       s->cfa_reg = rd_uleb(&r);
-      s->cfa_off = rd_sleb(&r) * c->data_align;
+      s->cfa_off = dscale((uint64_t)rd_sleb(&r), c);
       break;
-    case 0x13: s->cfa_off = rd_sleb(&r) * c->data_align; break;
+    case 0x13: s->cfa_off = dscale((uint64_t)rd_sleb(&r), c); break;
     case 0x14: /* val_offset */
       reg = rd_uleb(&r);
       rd_uleb(&r);
@@ -358,7 +361,7 @@ static bool cfa_run(run_t *x, frame_state_t *s, const uint8_t *p, const uint8_t 
     case 0x2e: rd_uleb(&r); break; /* GNU_args_size */
     case 0x2f:                     /* GNU_negative_offset_extended */
       reg = rd_uleb(&r);
-      reg_set(s, reg, REG_OFFSET, -(int64_t)rd_uleb(&r) * c->data_align);
+      reg_set(s, reg, REG_OFFSET, dscale(0 - rd_uleb(&r), c));
       break;
     default: return false;
     }
