@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "prof.h"
+#include "unwind.h"
 
 bool hak_prof_on;
 
@@ -224,13 +225,23 @@ static prof_thread_t *thread_state(hak_heap_t *heap) {
 }
 
 /* ---- recording ------------------------------------------------------------------ */
+/* The stack: hak_unwind (unwind.c: cached CFI rules, a few instructions a
+ * frame); where it cannot step through a frame (an expression rule, a
+ * signal frame, code without unwind tables), glibc's backtrace() for the
+ * whole stack, as before. Both give the same frames (tests/unwind.c). */
 static uint32_t capture(uintptr_t *out) {
-  void *buf[PROF_DEPTH + 16];
-  int n = backtrace(buf, PROF_DEPTH + 16), i = 0;
+  uintptr_t buf[PROF_DEPTH + 16];
+  hak_unwind_status_t st;
+  int n = hak_unwind(buf, PROF_DEPTH + 16, &st), i = 0;
+  if (hak_unlikely(st == HAK_UNWIND_UNKNOWN || st == HAK_UNWIND_BAD)) {
+    void *bt[PROF_DEPTH + 16];
+    n = backtrace(bt, PROF_DEPTH + 16);
+    for (int k = 0; k < n; k++) buf[k] = (uintptr_t)bt[k];
+  }
   if (self_static) i = n < 3 ? n : 3; /* our frames cannot be told from the program's: skip the usual 3 */
-  else while (i < n && (uintptr_t)buf[i] >= self_lo && (uintptr_t)buf[i] < self_hi) i++;
+  else while (i < n && buf[i] >= self_lo && buf[i] < self_hi) i++;
   uint32_t d = 0;
-  for (; i < n && d < PROF_DEPTH; i++) out[d++] = (uintptr_t)buf[i];
+  for (; i < n && d < PROF_DEPTH; i++) out[d++] = buf[i];
   return d;
 }
 

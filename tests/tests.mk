@@ -17,7 +17,7 @@ TEST_MISUSE   := $(patsubst tests/misuse/%.c,$(TEST_DIR)/misuse/%,$(wildcard tes
 TEST_KNOWN    := $(patsubst tests/known/%.c,$(TEST_DIR)/known/%,$(wildcard tests/known/*.c))
 TEST_REGRESS  := $(patsubst tests/regress/%.c,$(TEST_DIR)/regress/%,$(wildcard tests/regress/*.c))
 TEST_PROGS    := $(addprefix $(TEST_DIR)/,api block_start xcache stress stress_preload fork churn prodcons larson purge release stats xpages firstcall \
-                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog replay_alloc prof) $(TEST_MISUSE) $(TEST_KNOWN) $(TEST_REGRESS)
+                   firstcall_preload dlopen cxx static rlimit rlimit_new interpose libinterpose_mmap.so exit libexit_late.so teardown crowd valgrind_prog replay_alloc prof unwind) $(TEST_MISUSE) $(TEST_KNOWN) $(TEST_REGRESS)
 
 # $(call test_build,COMMAND): run COMMAND (which writes $@); on failure keep the log, no binary.
 define test_build
@@ -43,6 +43,17 @@ $(TEST_DIR)/firstcall $(TEST_DIR)/rlimit $(TEST_DIR)/crowd $(TEST_DIR)/valgrind_
 # the heap profiler's test: -rdynamic so that dladdr names its allocation sites
 $(TEST_DIR)/prof: tests/prof.c $(TEST_DEPS)
 	$(call test_build,$(CC) $(TEST_CFLAGS) -rdynamic $< -o $@ $(TEST_LINK) -lm)
+
+# the profiler's stack walk (src/unwind.c, hidden in the .so): linked with
+# libhakmem.a; the frames it walks (tests/unwind_frames.c) built four ways
+UNWIND_VARIANTS := o0fp o0nofp o2fp o2nofp
+UNWIND_o0fp     := -O0 -fno-omit-frame-pointer
+UNWIND_o0nofp   := -O0 -fomit-frame-pointer
+UNWIND_o2fp     := -O2 -fno-omit-frame-pointer
+UNWIND_o2nofp   := -O2 -fomit-frame-pointer
+$(TEST_DIR)/unwind: tests/unwind.c tests/unwind_frames.c src/unwind.h $(TEST_DEPS) $(BUILD)/libhakmem.a
+	$(call test_build,sh -c '$(foreach v,$(UNWIND_VARIANTS),$(CC) $(TEST_CFLAGS) $(UNWIND_$(v)) -DV=$(v) -c tests/unwind_frames.c -o $@_$(v).o &&) \
+	  $(CC) $(TEST_CFLAGS) -Isrc $< $(foreach v,$(UNWIND_VARIANTS),$@_$(v).o) -o $@ $(BUILD)/libhakmem.a -pthread -ldl $(EXTRA_LDFLAGS)')
 
 # plain programs, run under LD_PRELOAD
 $(TEST_DIR)/stress_preload $(TEST_DIR)/firstcall_preload: $(TEST_DIR)/%_preload: tests/%.c $(TEST_DEPS)

@@ -12,7 +12,7 @@ TSAN_DIR      := build-tsan
 TSAN_FLAGS    := -fsanitize=thread -g
 TSAN_LIBFLAGS := $(filter-out -O2,$(LIBFLAGS)) -O1 -DHAK_DEBUG=1 $(TSAN_FLAGS)
 TSAN_OBJS     := $(patsubst src/%.c,$(TSAN_DIR)/obj/%.o,$(filter-out src/override.c,$(LIB_SRCS)))
-TSAN_TESTS    := $(addprefix $(TSAN_DIR)/tests/,stress prodcons churn fork larson xpages xcache)
+TSAN_TESTS    := $(addprefix $(TSAN_DIR)/tests/,stress prodcons churn fork larson xpages xcache unwind)
 
 .PHONY: test-tsan test-tsan-build
 test-tsan-build: $(TSAN_TESTS)
@@ -28,6 +28,15 @@ $(TSAN_DIR)/tests/%: tests/%.c tests/check.h tests/tsan/hak_api.h include/hakmem
 	@mkdir -p $(dir $@)
 	$(TSAN_CC) -std=gnu11 -O1 -Wall -Wextra -fno-builtin -D_GNU_SOURCE -pthread -Iinclude -Itests $(TSAN_FLAGS) \
 	  -include tests/tsan/hak_api.h $< -o $@ -L$(TSAN_DIR) -lhakmem -Wl,-rpath,$(abspath $(TSAN_DIR)) -ldl
+
+# the profiler's stack walk (its rule cache filled by threads at once):
+# hak_unwind is hidden in the .so, so the objects are linked in
+$(TSAN_DIR)/tests/unwind: tests/unwind.c tests/unwind_frames.c tests/check.h src/unwind.h $(TSAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(foreach v,$(UNWIND_VARIANTS),$(TSAN_CC) -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -pthread -Iinclude -Itests $(TSAN_FLAGS) \
+	  $(UNWIND_$(v)) -DV=$(v) -c tests/unwind_frames.c -o $@_$(v).o &&) \
+	$(TSAN_CC) -std=gnu11 -O1 -Wall -Wextra -fno-builtin -D_GNU_SOURCE -pthread -Iinclude -Itests $(TSAN_FLAGS) \
+	  -include tests/tsan/hak_api.h $< $(foreach v,$(UNWIND_VARIANTS),$@_$(v).o) $(TSAN_OBJS) -o $@ -ldl
 
 test-tsan: test-tsan-build
 	TSAN_BUILD=$(TSAN_DIR) bash tests/tsan/run $(T)
