@@ -4,6 +4,8 @@ Names: "system" (glibc, no preload), "hakmem" (build/libhakmem.so, or
 --hakmem-lib, or $HAKMEM_LIB), "hakmem:PROFILE" (the same with
 HAKMEM_PROFILE=PROFILE), the peers "mimalloc", "jemalloc", "tcmalloc" (Debian's
 packages), or a path to a .so ("PATH:PROFILE" for a hakmem build with a profile).
+A hakmem name or path ending in "+prof" runs with the heap profiler on
+(HAKMEM_PROF=1, profile written to /dev/null): what profiling costs.
 
 The proof rule (docs/BENCHMARKS.md): a workload reports which allocator served
 it (allocator=, malloc_lib=, and for hakmem its counters hak_*=); check_proof
@@ -53,6 +55,13 @@ def default_hakmem_lib(build, given=None):
 
 def parse_alloc(spec, hakmem_lib, label=None):
     """Returns (Alloc, None) or (None, why-missing)."""
+    if spec.endswith("+prof") and spec != "+prof":
+        a, why = parse_alloc(spec[:-len("+prof")], hakmem_lib, label or spec)
+        if a is not None:
+            if a.expect != "hakmem":
+                die("'+prof' is for hakmem builds, not %s" % spec)
+            a.env = dict(a.env, HAKMEM_PROF="1", HAKMEM_PROF_FILE="/dev/null")
+        return a, why
     if spec == "system":
         return Alloc(label or "system", None, {}, "system"), None
     if spec == "hakmem" or spec.startswith("hakmem:"):
