@@ -24,10 +24,13 @@
  * Nothing here allocates with malloc: the tables are mapped from the OS at
  * start-up and bounded (PROF_STACKS stacks, PROF_LIVE_MAX live samples; a
  * sample that does not fit is still served, counted in `dropped`). Stacks
- * are taken with glibc's backtrace() (the DWARF unwinder), primed in the
- * library constructor, where its one-time loading of libgcc_s may allocate;
- * afterwards it finds unwind tables with _dl_find_object (glibc >= 2.35),
- * without locks or allocation. A per-thread flag keeps an allocation made
+ * are taken by hakmem's own walk of the DWARF call-frame information, one
+ * cached rule per return address (unwind.c); a frame it cannot step through
+ * hands the sample to glibc's backtrace(), primed in the library constructor,
+ * where its one-time loading of libgcc_s may allocate (afterwards it finds
+ * unwind tables with _dl_find_object, glibc >= 2.35, without locks or
+ * allocation). Code without unwind tables at all (gcc -static) gets empty
+ * stacks: libgcc would abort the program. A per-thread flag keeps an allocation made
  * while a sample is taken from being sampled itself. One spin lock guards
  * the tables (sampled allocations and frees, and the dump); fork takes it. */
 #include <dlfcn.h>
@@ -98,6 +101,8 @@ static uint8_t *thread_chunk;   /* prof_thread_t records are carved from here */
 static size_t thread_chunk_left;
 static uintptr_t self_lo, self_hi; /* hakmem's own code: frames skipped */
 static bool self_static;           /* linked into the executable: skip by count */
+static bool self_tables;           /* our code has an unwind table index (PT_GNU_EH_FRAME) */
+static bool no_backtrace;          /* backtrace() would abort (no tables: gcc -static) */
 static int err_fd = 2;             /* stderr, dup'ed: programs close 2 before exit (ls) */
 
 static void prof_lock(void) {
@@ -172,6 +177,7 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
       self_lo = lo;
       self_hi = hi;
       self_static = info->dlpi_name == NULL || info->dlpi_name[0] == 0; /* the executable */
+      for (int j = 0; j < info->dlpi_phnum; j++) self_tables |= info->dlpi_phdr[j].p_type == PT_GNU_EH_FRAME;
       return 1;
     }
   }
@@ -194,8 +200,15 @@ void hak_prof_start(void) {
   }
   prof_busy = 1;
   dl_iterate_phdr(find_self, (void *)(uintptr_t)&hak_prof_start);
-  void *prime[4];
-  backtrace(prime, 4); /* loads libgcc_s now, not inside a sample */
+  if (self_tables) {
+    void *prime[4];
+    backtrace(prime, 4); /* loads libgcc_s now, not inside a sample */
+  } else {
+    /* libgcc aborts the program when it finds no unwind table for its own
+     * frame (Debian's gcc -static links none); the walker finds none either */
+    no_backtrace = true;
+    hak_write_stderr("hakmem: profiler: no unwind tables (statically linked?): stacks are left empty\n");
+  }
   prof_busy = 0;
   prof_ready = true;
 }
@@ -233,7 +246,7 @@ static uint32_t capture(uintptr_t *out) {
   uintptr_t buf[PROF_DEPTH + 16];
   hak_unwind_status_t st;
   int n = hak_unwind(buf, PROF_DEPTH + 16, &st), i = 0;
-  if (hak_unlikely(st == HAK_UNWIND_UNKNOWN || st == HAK_UNWIND_BAD)) {
+  if (hak_unlikely(st == HAK_UNWIND_UNKNOWN || st == HAK_UNWIND_BAD) && !no_backtrace) {
     void *bt[PROF_DEPTH + 16];
     n = backtrace(bt, PROF_DEPTH + 16);
     for (int k = 0; k < n; k++) buf[k] = (uintptr_t)bt[k];
