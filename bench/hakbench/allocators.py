@@ -5,7 +5,10 @@ Names: "system" (glibc, no preload), "hakmem" (build/libhakmem.so, or
 HAKMEM_PROFILE=PROFILE), the peers "mimalloc", "jemalloc", "tcmalloc" (Debian's
 packages), or a path to a .so ("PATH:PROFILE" for a hakmem build with a profile).
 A hakmem name or path ending in "+prof" runs with the heap profiler on
-(HAKMEM_PROF=1, profile written to /dev/null): what profiling costs.
+(HAKMEM_PROF=1, profile written to /dev/null): what profiling costs;
+"jemalloc+prof" is jemalloc with its own sampling profiler on
+(MALLOC_CONF=prof:true, its default 512 KiB interval, nothing written), the
+reference.
 
 The proof rule (docs/BENCHMARKS.md): a workload reports which allocator served
 it (allocator=, malloc_lib=, and for hakmem its counters hak_*=); check_proof
@@ -58,9 +61,12 @@ def parse_alloc(spec, hakmem_lib, label=None):
     if spec.endswith("+prof") and spec != "+prof":
         a, why = parse_alloc(spec[:-len("+prof")], hakmem_lib, label or spec)
         if a is not None:
-            if a.expect != "hakmem":
-                die("'+prof' is for hakmem builds, not %s" % spec)
-            a.env = dict(a.env, HAKMEM_PROF="1", HAKMEM_PROF_FILE="/dev/null")
+            if a.expect == "hakmem":
+                a.env = dict(a.env, HAKMEM_PROF="1", HAKMEM_PROF_FILE="/dev/null")
+            elif a.expect == "jemalloc":
+                a.env = dict(a.env, MALLOC_CONF="prof:true,prof_active:true")
+            else:
+                die("'+prof' is for hakmem builds and jemalloc, not %s" % spec)
         return a, why
     if spec == "system":
         return Alloc(label or "system", None, {}, "system"), None
