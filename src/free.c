@@ -166,6 +166,8 @@ void hak_free_generic(hak_segment_t *seg, hak_page_t *page, void *p, const char 
     hak_invalid_pointer(fn, p);
     return;
   }
+  /* profiling: a large block's page with block_limit 0 holds a sampled block (prof.h) */
+  if (hak_unlikely(hak_prof_on) && page->block_limit == 0 && seg->kind == HAK_PAGE_LARGE) hak_prof_free(block);
   hak_heap_t *heap = hak_heap_tls;
   hak_heap_t *owner = hak_segment_owner(seg);
   if (owner == NULL && seg->abandoned && !(heap == &hak_heap_empty && hak_heap_released)) {

@@ -15,7 +15,10 @@
  *     only the slow path hands out;
  *   - a sampled allocation is served from a huge segment of its own
  *     (large.c), whose free always reaches hak_large_free_checked, where
- *     hak_prof_free finds its record. */
+ *     hak_prof_free finds its record; except a large block (above
+ *     HAK_MEDIUM_MAX), alone in its page: it stays there, and the page's
+ *     block_limit at 0 sends its free to hak_free_generic, which tells
+ *     hak_prof_free. */
 #ifndef HAK_PROF_H
 #define HAK_PROF_H
 
@@ -37,7 +40,8 @@ void *hak_prof_large_alloc(size_t size, size_t alignment, bool zero) hak_interna
 /* the blocks left in the heap's windows go back to their pages (thread
  * exit, hak_collect) */
 void hak_prof_heap_flush(hak_heap_t *heap) hak_internal;
-/* a huge block was freed (p is its start): true if it was a sampled one */
+/* a huge block, or a large page's block with block_limit 0, was freed (p is
+ * its start): true if it was a sampled one */
 bool hak_prof_free(const void *p) hak_internal;
 /* large.c: a huge segment for a sampled block, from the profiler's own pool
  * of freed ones when it has one of the size */

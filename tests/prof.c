@@ -11,7 +11,8 @@
  *   prof fork            a fork in the middle: parent and child each write
  *                        a valid profile, the child's named PATH.PID
  *   prof threads         sampled blocks freed by other threads, reallocated,
- *                        allocated aligned or large: once everything is
+ *                        allocated aligned, large (alone in their page) or
+ *                        huge: once everything is
  *                        freed, no sample of the program's sites is live
  *   prof windows         the blocks the profiler hands the malloc fast path
  *                        ahead (its per-class windows) are never handed out
@@ -341,6 +342,7 @@ static void *thread_main(void *arg) {
         case 1: p = realloc_site(thread_site(sz), sz * 3); break;
         case 2: p = realloc_site(thread_site(sz), (size_t)600 << 10); break; /* to a large block */
         case 3: p = realloc_site(realloc_site(NULL, (size_t)700 << 10), sz); break; /* large, shrunk */
+        case 4: p = thread_site(((size_t)64 << 10) + r % ((size_t)400 << 10)); break; /* alone in its page */
         default: p = thread_site(sz); break;
       }
       if (p == NULL) return (void *)1;
