@@ -5,11 +5,11 @@ import subprocess, time, os, statistics, sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 B = os.path.join(ROOT, "build/bench/")
 LIB = os.path.join(ROOT, "build/libhakmem.so")
-W = [("random_mixed", [B+"random_mixed", "2000000", "400", "1"]),
-     ("tiny_hot", [B+"tiny_hot", "20000000"]),
-     ("mid_mixed.mid", [B+"mid_mixed", "mid", "1000000", "200", "1"]),
-     ("larson", [B+"larson", "-", "2", "1000", "200000"]),
-     ("dbcache", [B+"dbcache", "16m", "200000", "1"]),
+W = [("random_mixed", [B+"random_mixed", "20000000", "400", "1"]),
+     ("tiny_hot", [B+"tiny_hot", "50000000"]),
+     ("mid_mixed.mid", [B+"mid_mixed", "mid", "5000000", "200", "1"]),
+     ("larson", [B+"larson", "-", "2", "1000", "2000000"]),
+     ("dbcache", [B+"dbcache", "64m", "1000000", "1"]),
      ("python build_index", ["/usr/bin/python3", os.path.join(ROOT, "docs/prof/build_index.py")])]
 CONF = {
   "glibc": ({}, None),
