@@ -1,22 +1,21 @@
-/* abandoned_collect.c — KNOWN FAILING: an allocator bug found by the fuzzing
- * harness (tests/fuzz), kept as a regression test until it is fixed.
- *
- * Memory freed into a segment abandoned by an exited thread is not given back
- * by hak_collect() or malloc_trim() when the thread that freed it could not
- * adopt the segment (a thread that never allocated has no heap to adopt it
- * into; hak_free_generic then does a remote free). The segment stays in the
- * abandoned pool, mapped and resident, until some thread needs a fresh page
- * (segment_reclaim_some) — which an idle program never does. README promises
- * that malloc_trim()/hak_collect() return free memory to the OS immediately.
+/* abandoned_collect.c — regression test (fixed; it failed before, found by
+ * the fuzzing harness, tests/fuzz): memory freed into segments abandoned by
+ * an exited thread goes back on hak_collect() / malloc_trim().
  *
  * A producer thread allocates 4096 blocks of 1000 bytes (two segments) and
- * exits with them live; a consumer thread that never allocates frees them
- * all; main calls hak_collect() and malloc_trim(0). Expected: segments and
- * mapped_bytes back to what they were before the producer ran, RSS down by
- * most of the 4 MiB the producer touched. (Since the release unit, main
- * 85c77a3, the pages are purged, so RSS does go down; since 069e73b
- * hak_collect adopts the abandoned pool; one of the two segments still stays
- * mapped: segments 1 -> 3 -> 2.)
+ * exits with them live; a consumer thread that never allocated frees them
+ * all; main calls hak_collect() and malloc_trim(0). Expected: mapped_bytes
+ * back to what it was before the producer ran, RSS down by most of the 4 MiB
+ * the producer touched.
+ *
+ * History: since the release unit (85c77a3) the pages were purged, so RSS
+ * went down; since 069e73b hak_collect adopts the abandoned pool; one 4 MiB
+ * segment still stayed mapped (segments 1 -> 3 -> 2, mapped 4 -> 12 -> 8
+ * MiB). It was held by one block: the TLS vector glibc allocated when the
+ * producer started hakmem's purge thread, kept with the thread's cached
+ * stack. Such allocations now get a mapping of their own (release.c,
+ * hak_heap_offheap): mapped 4 -> 12 -> 4.06 MiB, the 64 KiB being that
+ * mapping (counted in `segments`, hence the allowance of one below).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -79,9 +78,11 @@ int main(void) {
          (unsigned long long)base.mapped_bytes / 1024, (unsigned long long)prod.mapped_bytes / 1024,
          (unsigned long long)end.mapped_bytes / 1024, rss_peak / 1024, rss_end / 1024);
   CHECK(prod.segments_abandoned > base.segments_abandoned);
-  CHECKF(end.segments <= base.segments, "%llu segments live after hak_collect, %llu before the producer ran",
+  /* at most the purge thread's TLS vector in a 64 KiB mapping of its own */
+  CHECKF(end.segments <= base.segments + 1, "%llu segments live after hak_collect, %llu before the producer ran",
          (unsigned long long)end.segments, (unsigned long long)base.segments);
-  CHECKF(end.mapped_bytes <= base.mapped_bytes, "mapped_bytes %llu after hak_collect, %llu before the producer ran",
+  CHECKF(end.mapped_bytes <= base.mapped_bytes + 64 * 1024,
+         "mapped_bytes %llu after hak_collect, %llu before the producer ran",
          (unsigned long long)end.mapped_bytes, (unsigned long long)base.mapped_bytes);
   CHECKF(rss_end + 3 * MiB <= rss_peak, "RSS %zu KiB after hak_collect, %zu KiB with the blocks live",
          rss_end / 1024, rss_peak / 1024);
