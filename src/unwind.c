@@ -464,6 +464,20 @@ static hak_noinline unw_rule_t rule_miss(unw_slot_t *c, uintptr_t pc) {
 }
 
 /* ---- the walk --------------------------------------------------------------------- */
+/* The top of this thread's stack, where it can be told, so that no read goes
+ * past it even on a wrong rule (a library unloaded and another mapped at its
+ * addresses, docs/PROFILING.md): glibc puts a thread's descriptor
+ * (pthread_self) just above the thread's stack, its own or the program's, and
+ * the main thread's frames lie below __libc_stack_end. On any other stack (a
+ * coroutine's) only the 16 MiB window bounds the walk. */
+extern void *__libc_stack_end;
+static uintptr_t stack_top(uintptr_t sp) {
+  uintptr_t self = (uintptr_t)pthread_self(), end = (uintptr_t)__libc_stack_end;
+  if (sp < self && self - sp < UNW_WINDOW) return self;
+  if (sp < end && end - sp < UNW_WINDOW) return end;
+  return sp + UNW_WINDOW;
+}
+
 int hak_unwind(uintptr_t *pcs, int max, hak_unwind_status_t *status) {
   uintptr_t rip, rsp, rbp;
   /* one statement, so that rip and rsp describe the same instruction; rbp
@@ -473,7 +487,7 @@ int hak_unwind(uintptr_t *pcs, int max, hak_unwind_status_t *status) {
                    "movq %%rsp, %1"
                    : "=&r"(rip), "=&r"(rsp), "=&r"(rbp));
   unw_slot_t *c = cache_get();
-  uintptr_t limit = rsp + UNW_WINDOW, at = rip; /* at: where the rule is looked up */
+  uintptr_t limit = stack_top(rsp), at = rip; /* at: where the rule is looked up */
   int n = 0;
   hak_unwind_status_t st = HAK_UNWIND_FULL;
   while (n < max) {
@@ -485,7 +499,7 @@ int hak_unwind(uintptr_t *pcs, int max, hak_unwind_status_t *status) {
       break;
     }
     uintptr_t cfa = ((r.flags & RULE_CFA_RBP) ? rbp : rsp) + (uintptr_t)(intptr_t)r.cfa_off;
-    if (hak_unlikely(cfa <= rsp || cfa > limit)) {
+    if (hak_unlikely(cfa <= rsp || cfa > limit || (r.flags & RULE_RBP_SAVED && cfa + (intptr_t)r.rbp_off + 8 > limit))) {
       st = HAK_UNWIND_BAD;
       break;
     }
