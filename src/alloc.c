@@ -43,7 +43,7 @@ void *hak_malloc_aligned_impl(size_t alignment, size_t size, bool zero) {
       return p;
     }
   }
-  if (hak_heap_tls == &hak_heap_empty && !hak_heap_offheap && hak_heap_init_thread() == NULL) { errno = ENOMEM; return NULL; }
+  if (hak_heap_tls == &hak_heap_empty && hak_heap_init_thread() == NULL) { errno = ENOMEM; return NULL; }
   if (hak_unlikely(hak_prof_on)) return hak_prof_large_alloc(size, alignment, zero);
   return hak_large_alloc(size, alignment, zero);
 }

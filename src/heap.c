@@ -17,7 +17,6 @@
 
 hak_tls hak_heap_t *hak_heap_tls = &hak_heap_empty;
 hak_tls bool hak_heap_released;
-hak_tls bool hak_heap_offheap;
 
 hak_page_t hak_page_empty;
 hak_heap_t hak_heap_empty = {
@@ -161,6 +160,16 @@ void hak_heap_thread_done(void *arg) {
   heap->pool_next = heap_pool;
   heap_pool = heap;
   pthread_mutex_unlock(&heap_lock);
+}
+
+/* A heap made by a thread that had already released its own at exit:
+ * release it now (and take it out of the key, so no later destructor round
+ * sees a record that may belong to another thread by then). */
+void hak_heap_release_current(void) {
+  hak_heap_t *heap = hak_heap_tls;
+  if (heap == &hak_heap_empty) return;
+  if (heap_key_ok) pthread_setspecific(heap_key, NULL);
+  hak_heap_thread_done(heap);
 }
 
 /* hak_collect for the calling thread: adopt abandoned segments, free empty

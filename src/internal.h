@@ -217,12 +217,6 @@ extern hak_tls hak_heap_t *hak_heap_tls hak_internal;
  * glibc's own teardown) do not adopt segments, which would make it a heap
  * that nothing releases. */
 extern hak_tls bool hak_heap_released hak_internal;
-/* Set around hakmem's own pthread_create (release.c), with hak_heap_tls at
- * the empty heap so every allocation takes the slow path: glibc's allocation
- * for the new thread (its TLS vector, kept with the cached stack long after
- * the thread is gone) gets a mapping of its own (large.c) instead of pinning
- * a segment of this thread's heap. */
-extern hak_tls bool hak_heap_offheap hak_internal;
 extern hak_heap_t hak_heap_empty hak_internal;
 extern hak_page_t hak_page_empty hak_internal;
 hak_heap_t *hak_heap_init_thread(void) hak_internal;
@@ -230,6 +224,7 @@ void hak_heap_key_create(void) hak_internal;
 void hak_heap_thread_done(void *heap) hak_internal;
 void hak_heap_collect(hak_heap_t *heap) hak_internal;
 hak_heap_t *hak_heap_all(void) hak_internal;
+void hak_heap_release_current(void) hak_internal;
 void hak_heap_atfork_prepare(void) hak_internal;
 void hak_heap_atfork_parent(void) hak_internal;
 void hak_heap_atfork_child(void) hak_internal;

@@ -367,7 +367,6 @@ static hak_page_t *heap_find_page(hak_heap_t *heap, size_t c) {
 
 void *hak_malloc_generic(hak_heap_t *heap, size_t size, bool zero) {
   if (hak_unlikely(heap == &hak_heap_empty)) {
-    if (hak_heap_offheap) return hak_large_alloc(size, 0, zero); /* hakmem's own pthread_create (internal.h) */
     heap = hak_heap_init_thread();
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }

@@ -516,27 +516,23 @@ void hak_release_wake(void) {
   pthread_t t;
   sigset_t all, old;
   sigfillset(&all);
+  /* From a thread whose heap was released at exit, pthread_create's own
+   * allocation (the new thread's TLS vector) makes the exiting thread a new
+   * heap: released again right after, not left to a destructor round that
+   * may never come. */
+  bool exiting = hak_heap_released && hak_heap_tls == &hak_heap_empty;
   bool ok = pthread_attr_init(&attr) == 0;
   if (ok) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 64 << 10);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread takes no signals */
     int saved = errno;
-    /* pthread_create's own allocation (the new thread's TLS vector, which
-     * glibc keeps with the thread's cached stack) goes off the heap
-     * (internal.h, hak_heap_offheap): from this thread's heap it would pin a
-     * segment for good, and from a thread whose heap was released at exit it
-     * would make a heap that nothing releases. No signal can come in between. */
-    hak_heap_t *own = hak_heap_tls;
-    hak_heap_tls = &hak_heap_empty;
-    hak_heap_offheap = true;
     ok = pthread_create(&t, &attr, bg_main, NULL) == 0;
-    hak_heap_offheap = false;
-    hak_heap_tls = own;
     errno = saved;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
   }
+  if (exiting && hak_heap_tls != &hak_heap_empty) hak_heap_release_current();
   if (!ok) {
     /* e.g. RLIMIT_AS or a thread limit for a moment: slow paths still purge,
      * and a later wake-up tries again 10 ms or 64 wake-ups on */

@@ -1,21 +1,34 @@
-/* abandoned_collect.c — regression test (fixed; it failed before, found by
- * the fuzzing harness, tests/fuzz): memory freed into segments abandoned by
- * an exited thread goes back on hak_collect() / malloc_trim().
+/* abandoned_collect.c — KNOWN FAILING: an allocator bug found by the fuzzing
+ * harness (tests/fuzz), kept as a regression test until it is fixed.
+ *
+ * Memory freed into a segment abandoned by an exited thread is not given back
+ * by hak_collect() or malloc_trim() when the thread that freed it could not
+ * adopt the segment (a thread that never allocated has no heap to adopt it
+ * into; hak_free_generic then does a remote free). The segment stays in the
+ * abandoned pool, mapped and resident, until some thread needs a fresh page
+ * (segment_reclaim_some) — which an idle program never does. README promises
+ * that malloc_trim()/hak_collect() return free memory to the OS immediately.
  *
  * A producer thread allocates 4096 blocks of 1000 bytes (two segments) and
- * exits with them live; a consumer thread that never allocated frees them
- * all; main calls hak_collect() and malloc_trim(0). Expected: mapped_bytes
- * back to what it was before the producer ran, RSS down by most of the 4 MiB
- * the producer touched.
+ * exits with them live; a consumer thread that never allocates frees them
+ * all; main calls hak_collect() and malloc_trim(0). Expected: segments and
+ * mapped_bytes back to what they were before the producer ran, RSS down by
+ * most of the 4 MiB the producer touched. (Since the release unit, main
+ * 85c77a3, the pages are purged, so RSS does go down; since 069e73b
+ * hak_collect adopts the abandoned pool; one of the two segments still stays
+ * mapped: segments 1 -> 3 -> 2.)
  *
- * History: since the release unit (85c77a3) the pages were purged, so RSS
- * went down; since 069e73b hak_collect adopts the abandoned pool; one 4 MiB
- * segment still stayed mapped (segments 1 -> 3 -> 2, mapped 4 -> 12 -> 8
- * MiB). It was held by one block: the TLS vector glibc allocated when the
- * producer started hakmem's purge thread, kept with the thread's cached
- * stack. Such allocations now get a mapping of their own (release.c,
- * hak_heap_offheap): mapped 4 -> 12 -> 4.06 MiB, the 64 KiB being that
- * mapping (counted in `segments`, hence the allowance of one below).
+ * What holds it (found 2026-11-26): one 320-byte block, the TLS vector glibc
+ * allocates when the producer starts hakmem's purge thread (pthread_create
+ * from inside malloc), kept with the thread's cached stack. A fix tried then
+ * (d4b428f, reverted): serve allocations made inside hakmem's own
+ * pthread_create from a mapping of their own (large.c). It fixed this test
+ * but deadlocked larson at 16 threads: glibc frees a TLS vector while it
+ * holds its stack-cache lock (pthread_join -> __nptl_free_stacks ->
+ * _dl_deallocate_tls -> free), the large free scheduled the cache's decay,
+ * that woke the purge thread, and starting it (pthread_create ->
+ * get_cached_stack) waited for the same lock. A fix needs both: such
+ * allocations off the heap, and no thread ever started from inside free.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -78,11 +91,9 @@ int main(void) {
          (unsigned long long)base.mapped_bytes / 1024, (unsigned long long)prod.mapped_bytes / 1024,
          (unsigned long long)end.mapped_bytes / 1024, rss_peak / 1024, rss_end / 1024);
   CHECK(prod.segments_abandoned > base.segments_abandoned);
-  /* at most the purge thread's TLS vector in a 64 KiB mapping of its own */
-  CHECKF(end.segments <= base.segments + 1, "%llu segments live after hak_collect, %llu before the producer ran",
+  CHECKF(end.segments <= base.segments, "%llu segments live after hak_collect, %llu before the producer ran",
          (unsigned long long)end.segments, (unsigned long long)base.segments);
-  CHECKF(end.mapped_bytes <= base.mapped_bytes + 64 * 1024,
-         "mapped_bytes %llu after hak_collect, %llu before the producer ran",
+  CHECKF(end.mapped_bytes <= base.mapped_bytes, "mapped_bytes %llu after hak_collect, %llu before the producer ran",
          (unsigned long long)end.mapped_bytes, (unsigned long long)base.mapped_bytes);
   CHECKF(rss_end + 3 * MiB <= rss_peak, "RSS %zu KiB after hak_collect, %zu KiB with the blocks live",
          rss_end / 1024, rss_peak / 1024);
