@@ -429,8 +429,9 @@ void *hak_prof_malloc(hak_heap_t *heap, hak_page_t *page, size_t size, bool zero
   void *p = NULL;
   /* A large block's page holds that block only: a sampled one stays there,
    * and the page's block_limit at 0 sends its free to hak_free_generic,
-   * which tells hak_prof_free (a separate mapping would be mapped, faulted in and unmapped for each
-   * sample of a program churning blocks of hundreds of KiB). */
+   * which tells hak_prof_free (a mapping of its own would be mapped, faulted
+   * in and given back for each sample of a program churning blocks of
+   * hundreds of KiB). */
   bool one = page->reserved == 1;
   if (one) page->block_limit = page->capacity * (page->block_divisor * page->block_size); /* page_extend's */
   *left -= (int64_t)page->block_size;
@@ -448,7 +449,6 @@ void *hak_prof_malloc(hak_heap_t *heap, hak_page_t *page, size_t size, bool zero
   window_fill(heap, t, page, left);
   return p;
 }
-
 
 static void charge_large(void *p, size_t size) {
   prof_thread_t *t = prof_ready && !prof_busy ? thread_state(hak_heap_tls) : NULL;
